@@ -1,0 +1,64 @@
+# make test   builds .venv from nothing and runs the whole suite
+# make demo   runs a real glance-api with the Datera store against the simulator
+# make bench  measures the data path against baselines taken in the same run
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+# Debian packages the suite needs: losetup/blockdev (util-linux) for the
+# simulator's block devices, git for pbr's version.
+DEB_TOOLS := losetup:util-linux blockdev:util-linux git:git
+
+.PHONY: all deps venv test unit functional e2e pep8 demo bench genconfig clean
+
+all: test
+
+deps:
+	@missing=""; for pair in $(DEB_TOOLS); do \
+	    tool=$${pair%%:*}; pkg=$${pair##*:}; \
+	    command -v $$tool >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+$(STAMP): requirements.txt test-requirements.txt constraints.txt setup.cfg
+	$(MAKE) deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -r requirements.txt -r test-requirements.txt
+	$(BIN)/pip install -q -c constraints.txt --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/flake8 datera_glance tests benchmarks
+	$(BIN)/pytest tests $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+functional: $(STAMP)
+	$(BIN)/pytest tests/functional $(PYTEST_ARGS)
+
+e2e: $(STAMP)
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+pep8: $(STAMP)
+	$(BIN)/flake8 datera_glance tests benchmarks
+
+genconfig: $(STAMP)
+	$(BIN)/oslo-config-generator --namespace datera_glance
+
+demo: $(STAMP)
+	$(BIN)/python -m datera_glance.cmd.demo $(if $(KEEP),--keep,)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache *.egg-info

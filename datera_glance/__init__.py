@@ -1,0 +1,1 @@
+"""OpenStack Glance image store driver for Datera EDF storage."""
