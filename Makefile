@@ -5,6 +5,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+LINT_PATHS := $(wildcard datera_glance tests benchmarks tools)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 # Debian packages the suite needs: losetup/blockdev (util-linux) for the
@@ -36,7 +37,7 @@ $(STAMP): requirements.txt test-requirements.txt constraints.txt setup.cfg
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/flake8 datera_glance tests benchmarks
+	$(BIN)/flake8 $(LINT_PATHS)
 	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 unit: $(STAMP)
@@ -49,7 +50,7 @@ e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 pep8: $(STAMP)
-	$(BIN)/flake8 datera_glance tests benchmarks
+	$(BIN)/flake8 $(LINT_PATHS)
 
 genconfig: $(STAMP)
 	$(BIN)/oslo-config-generator --namespace datera_glance
