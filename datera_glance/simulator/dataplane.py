@@ -1,0 +1,339 @@
+"""The simulated cluster's data plane: volume files and per-host exports.
+
+Each volume is a sparse file ``<data_dir>/volumes/<volume-uuid>.img``. An
+exported storage instance appears to every host (initiator IQN) in its ACL
+as a link named like the one Linux's udev makes for an iSCSI LUN::
+
+    <export_dir>/<initiator-iqn>/ip-<ip>:3260-iscsi-<target-iqn>-lun-0
+
+The link points at the backing file or, with block devices, at a loop
+device attached to it. A host "attaches" a volume by opening that link,
+which is what the driver does here instead of an iSCSI login.
+
+The data plane keeps only in-memory bookkeeping of what is exported: the
+control plane (the model) owns the truth and calls :meth:`sync_exports`
+whenever an app instance's state or ACL changes, and once per storage
+instance on startup. On startup leftovers of an earlier run are removed,
+so exports only ever reflect what the model says.
+"""
+
+import collections
+import json
+import logging
+import os
+import subprocess
+import threading
+import uuid
+
+LOG = logging.getLogger(__name__)
+
+GiB = 1024 ** 3
+ISCSI_PORT = 3260
+_VOLUME_SUFFIX = '.img'
+
+_Export = collections.namedtuple(
+    '_Export', ['target_iqn', 'ips', 'volume_uuid', 'initiators', 'links'])
+
+
+class DataPlaneError(Exception):
+    """A data-plane operation (file or loop device) failed."""
+
+
+def export_link_name(ip, target_iqn):
+    """The by-path name of LUN 0 of ``target_iqn`` seen through portal ``ip``.
+
+    This is the name udev gives the device of an iSCSI session, so a driver
+    can compute it the same way on a real cluster and here.
+    """
+    return 'ip-%s:%d-iscsi-%s-lun-0' % (ip, ISCSI_PORT, target_iqn)
+
+
+def _run(args):
+    """Run a command given as an argument list; return its stdout."""
+    try:
+        proc = subprocess.run(args, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              check=False, text=True)
+    except OSError as e:
+        raise DataPlaneError('cannot run %s: %s' % (args[0], e))
+    if proc.returncode != 0:
+        raise DataPlaneError('%s failed (exit %d): %s' % (
+            ' '.join(args), proc.returncode, proc.stderr.strip()))
+    return proc.stdout
+
+
+class DataPlane(object):
+    """Volume backing files, loop devices and per-host export links.
+
+    :param data_dir: the simulator's data directory; volume files live in
+        its ``volumes`` subdirectory.
+    :param export_dir: where per-initiator folders of export links are made.
+    :param block_devices: export loop devices instead of the files
+        themselves (needs root). One loop device serves every host that has
+        the volume exported; it is detached when no host has it any more.
+
+    All methods are thread-safe.
+    """
+
+    def __init__(self, data_dir, export_dir, block_devices=False):
+        if block_devices and os.geteuid() != 0:
+            raise DataPlaneError('block devices (loop devices) need root')
+        self.data_dir = os.path.abspath(data_dir)
+        self.export_dir = os.path.abspath(export_dir)
+        self.volume_dir = os.path.join(self.data_dir, 'volumes')
+        self.block_devices = block_devices
+        # One lock for everything: operations are short (a truncate, a few
+        # symlinks, at most one losetup) and a single lock keeps loop device
+        # reference counting and link sets consistent with each other.
+        self._lock = threading.RLock()
+        self._exports = {}  # si_uuid -> _Export
+        self._loops = {}  # volume_uuid -> /dev/loopN
+        os.makedirs(self.volume_dir, exist_ok=True)
+        os.makedirs(self.export_dir, exist_ok=True)
+        self._remove_leftovers()
+
+    # Volumes
+
+    def volume_path(self, volume_uuid):
+        """The backing file of a volume."""
+        return os.path.join(self.volume_dir, volume_uuid + _VOLUME_SUFFIX)
+
+    def create_volume(self, volume_uuid, size_gib):
+        """Create the sparse backing file of a volume of ``size_gib`` GiB.
+
+        Creating a volume that exists only makes sure it has at least that
+        size, so a retried create is harmless.
+        """
+        with self._lock:
+            path = self.volume_path(volume_uuid)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                if os.fstat(fd).st_size < size_gib * GiB:
+                    os.ftruncate(fd, size_gib * GiB)
+            finally:
+                os.close(fd)
+
+    def grow_volume(self, volume_uuid, size_gib):
+        """Extend a volume to ``size_gib`` GiB; never shrinks it.
+
+        An attached loop device is told to re-read its capacity, as a
+        storage array's LUN grows; a host still has to rescan (here:
+        ``blockdev --getsize64`` shows the new size at once).
+        """
+        with self._lock:
+            path = self.volume_path(volume_uuid)
+            if os.path.getsize(path) < size_gib * GiB:
+                os.truncate(path, size_gib * GiB)
+            loop = self._loops.get(volume_uuid)
+            if loop:
+                _run(['losetup', '--set-capacity', loop])
+
+    def delete_volume(self, volume_uuid):
+        """Unexport a volume everywhere and delete its backing file."""
+        with self._lock:
+            for si_uuid, export in list(self._exports.items()):
+                if export.volume_uuid == volume_uuid:
+                    self._unexport(si_uuid)
+            self._detach_if_unused(volume_uuid)
+            try:
+                os.unlink(self.volume_path(volume_uuid))
+            except FileNotFoundError:
+                pass
+
+    def volume_size(self, volume_uuid):
+        """Size of the backing file in bytes."""
+        return os.path.getsize(self.volume_path(volume_uuid))
+
+    # Exports
+
+    def sync_exports(self, si_uuid, target_iqn, ips, volume_uuid,
+                     initiator_iqns):
+        """Export a storage instance to exactly ``initiator_iqns``.
+
+        Links for hosts no longer in the set are removed, links for new
+        hosts are created, existing ones are replaced atomically (a host
+        opening its link sees either the old or the new target, never
+        nothing). An empty set unexports the storage instance.
+        """
+        initiators = frozenset(initiator_iqns or ())
+        ips = tuple(ips or ())
+        with self._lock:
+            old = self._exports.get(si_uuid)
+            if not initiators or not ips:
+                self._unexport(si_uuid)
+                if old:
+                    self._detach_if_unused(old.volume_uuid)
+                return
+            target = self._attach(volume_uuid)
+            links = set()
+            for iqn in sorted(initiators):
+                host_dir = self._host_dir(iqn)
+                os.makedirs(host_dir, exist_ok=True)
+                for ip in ips:
+                    link = os.path.join(host_dir,
+                                        export_link_name(ip, target_iqn))
+                    _replace_symlink(target, link)
+                    links.add(link)
+            if old:
+                for link in old.links - links:
+                    _remove_link(link)
+            self._exports[si_uuid] = _Export(target_iqn, ips, volume_uuid,
+                                             initiators, frozenset(links))
+            if old and old.volume_uuid != volume_uuid:
+                self._detach_if_unused(old.volume_uuid)
+            LOG.debug('exported %s (%s) to %s', si_uuid, target,
+                      ', '.join(sorted(initiators)))
+
+    def exported_initiators(self, si_uuid):
+        """The IQNs a storage instance is currently exported to."""
+        with self._lock:
+            export = self._exports.get(si_uuid)
+            return set(export.initiators) if export else set()
+
+    def exports(self):
+        """Everything exported, for status displays.
+
+        :returns: ``{si_uuid: {"target_iqn", "ips", "volume_uuid",
+            "initiators", "device"}}``
+        """
+        with self._lock:
+            return {
+                si: {'target_iqn': e.target_iqn,
+                     'ips': list(e.ips),
+                     'volume_uuid': e.volume_uuid,
+                     'initiators': sorted(e.initiators),
+                     'device': self._loops.get(
+                         e.volume_uuid, self.volume_path(e.volume_uuid))}
+                for si, e in self._exports.items()}
+
+    def loop_device(self, volume_uuid):
+        """The loop device attached to a volume, or None."""
+        with self._lock:
+            return self._loops.get(volume_uuid)
+
+    def close(self):
+        """Remove every export link and detach every loop device.
+
+        Called when the simulator stops: a link left pointing at a detached
+        ``/dev/loopN`` would later lead a host to someone else's device.
+        """
+        with self._lock:
+            for si_uuid in list(self._exports):
+                self._unexport(si_uuid)
+            for volume_uuid in list(self._loops):
+                self._detach(volume_uuid)
+
+    # Internals
+
+    def _host_dir(self, iqn):
+        if not iqn or '/' in iqn or iqn in ('.', '..'):
+            raise DataPlaneError('invalid initiator name %r' % iqn)
+        return os.path.join(self.export_dir, iqn)
+
+    def _unexport(self, si_uuid):
+        export = self._exports.pop(si_uuid, None)
+        if export:
+            for link in export.links:
+                _remove_link(link)
+            LOG.debug('unexported %s', si_uuid)
+
+    def _attach(self, volume_uuid):
+        """The path hosts should see for a volume.
+
+        With block devices, the first export attaches a loop device.
+        """
+        path = self.volume_path(volume_uuid)
+        if not os.path.exists(path):
+            raise DataPlaneError('volume %s has no backing file' % volume_uuid)
+        if not self.block_devices:
+            return path
+        loop = self._loops.get(volume_uuid)
+        if not loop:
+            loop = _run(['losetup', '--find', '--show', path]).strip()
+            self._loops[volume_uuid] = loop
+            LOG.info('attached %s to %s', path, loop)
+        return loop
+
+    def _detach_if_unused(self, volume_uuid):
+        if volume_uuid not in self._loops:
+            return
+        if any(e.volume_uuid == volume_uuid for e in self._exports.values()):
+            return
+        self._detach(volume_uuid)
+
+    def _detach(self, volume_uuid):
+        loop = self._loops.pop(volume_uuid)
+        try:
+            # A host may still hold the device open; the kernel then detaches
+            # it automatically on last close.
+            _run(['losetup', '--detach', loop])
+            LOG.info('detached %s', loop)
+        except DataPlaneError as e:
+            LOG.warning('could not detach %s: %s', loop, e)
+
+    def _remove_leftovers(self):
+        """Forget the exports of an earlier run.
+
+        A crash may have left its links and loop devices attached to our
+        files; the model re-exports what should be exported.
+        """
+        for host in os.listdir(self.export_dir):
+            host_dir = os.path.join(self.export_dir, host)
+            if not os.path.isdir(host_dir) or os.path.islink(host_dir):
+                continue
+            for name in os.listdir(host_dir):
+                if name.startswith('ip-') or name.startswith('.'):
+                    _remove_link(os.path.join(host_dir, name))
+        if os.geteuid() != 0:
+            return
+        for loop in _loops_backed_by(self.volume_dir):
+            try:
+                _run(['losetup', '--detach', loop])
+                LOG.info('detached leftover %s', loop)
+            except DataPlaneError as e:
+                LOG.warning('could not detach leftover %s: %s', loop, e)
+
+
+def _replace_symlink(target, link):
+    # Make the link under a temporary name, then rename it over the old
+    # one: rename is atomic, so the link never disappears in between.
+    tmp = os.path.join(os.path.dirname(link),
+                       '.%s.%s' % (uuid.uuid4().hex, os.path.basename(link)))
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, link)
+    except OSError:
+        os.unlink(tmp)
+        raise
+
+
+def _remove_link(link):
+    try:
+        os.unlink(link)
+    except FileNotFoundError:
+        pass
+    # Drop the host's folder once it exports nothing, so each host's view
+    # is exactly its folder's content.
+    try:
+        os.rmdir(os.path.dirname(link))
+    except OSError:
+        pass
+
+
+def _loops_backed_by(directory):
+    """Loop devices whose backing file is in ``directory``."""
+    try:
+        out = _run(['losetup', '--list', '--json', '--output',
+                    'NAME,BACK-FILE'])
+    except DataPlaneError as e:
+        LOG.warning('cannot list loop devices: %s', e)
+        return []
+    if not out.strip():
+        return []
+    prefix = directory.rstrip('/') + '/'
+    loops = []
+    for dev in json.loads(out).get('loopdevices', []):
+        back = dev.get('back-file') or ''
+        if back.startswith(prefix):
+            loops.append(dev['name'])
+    return loops
