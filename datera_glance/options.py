@@ -1,0 +1,478 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Configuration options of the Datera glance store.
+
+The first fourteen options keep the names, types and meanings of the
+original Datera glance driver (2019.4.16.1) so that an existing
+``glance-api.conf`` keeps working unchanged. Two deliberate differences:
+
+* ``datera_san_ip``, ``datera_san_login`` and ``datera_san_password`` are
+  not declared ``required`` to oslo.config: glance registers the options of
+  every installed store, so a required option would stop glance-api from
+  starting on hosts that do not use this store at all. The store checks
+  them itself in ``configure_add`` and disables writes with an error naming
+  the missing option instead.
+* ``datera_chunk_size`` defaults to 8 MiB instead of 1 GiB; see its help.
+
+The options are read in ``[glance_store]`` (single store) or in the
+backend's own group (``enabled_backends = <name>:datera``).
+"""
+
+from oslo_config import cfg
+from oslo_utils import units
+
+STORE_NAME = 'datera'
+
+DEFAULT_CHUNK_SIZE = 8 * units.Mi
+PLACEMENT_MODES = ('single_flash', 'all_flash', 'hybrid')
+API_VERSIONS = ('auto', '2.2', '2.1')
+TRANSPORTS = ('iscsi', 'local')
+
+_DATERA_OPTS = [
+    cfg.StrOpt('datera_san_ip',
+               help="""
+Hostname or IP address of the Datera EDF management interface.
+
+REQUIRED. The store sends every REST API call to this address. It
+is also written into the location URI of every image the store
+creates
+(``datera://<datera_san_ip>:<datera_san_port>/app_instances/...``);
+reads and deletes always go to the address configured here, so the
+URIs of existing images stay valid when the management address
+changes.
+
+Possible values:
+    * A hostname, an IPv4 address or an IPv6 address
+
+Related options:
+    * datera_san_port
+    * datera_san_login
+    * datera_san_password
+
+"""),
+    cfg.StrOpt('datera_san_login',
+               help="""
+User name of the Datera EDF account the store logs in with.
+
+REQUIRED. The account needs the right to create, export and delete
+app instances and to create initiators in the tenant named by
+``datera_tenant_id``.
+
+Possible values:
+    * A Datera EDF user name (local, or LDAP with ``datera_ldap_server``)
+
+Related options:
+    * datera_san_password
+    * datera_ldap_server
+
+"""),
+    cfg.StrOpt('datera_san_password',
+               secret=True,
+               help="""
+Password of the Datera EDF account named by ``datera_san_login``.
+
+REQUIRED. It is never logged.
+
+Possible values:
+    * The account's password
+
+Related options:
+    * datera_san_login
+
+"""),
+    cfg.PortOpt('datera_san_port',
+                default=7718,
+                help="""
+TCP port of the Datera EDF REST API.
+
+7718 is the HTTPS port and the default. 7717 is the plain-HTTP
+port: with it the store talks HTTP, so credentials and auth tokens
+cross the network unencrypted; use it only on an isolated
+management network. Any other port is spoken to over HTTPS.
+
+Possible values:
+    * 7718 (HTTPS, the default)
+    * 7717 (plain HTTP)
+    * Any other valid port number, spoken to over HTTPS
+
+Related options:
+    * datera_san_ip
+    * datera_ca_certificates_file
+    * datera_api_insecure
+
+"""),
+    cfg.StrOpt('datera_tenant_id',
+               default='/root',
+               help="""
+Datera tenant under which image volumes are created.
+
+Every app instance the store creates lives in this tenant;
+resources of other tenants are invisible to it. A tenant other
+than ``/root`` is created on first use when it does not exist.
+
+Possible values:
+    * ``/root`` (the default)
+    * ``/root/<name>`` or ``<name>``: the child tenant ``<name>`` of /root
+
+Related options:
+    * datera_api_version (tenant-scoped initiators need API 2.2)
+
+"""),
+    cfg.IntOpt('datera_replica_count',
+               default=3,
+               min=1,
+               help="""
+Number of replicas of each image volume.
+
+Possible values:
+    * A positive integer no larger than the number of storage nodes
+
+Related options:
+    * datera_placement_mode
+
+"""),
+    cfg.StrOpt('datera_placement_mode',
+               default='hybrid',
+               choices=[
+                   ('single_flash', 'one replica on flash, the others on '
+                                    'any media'),
+                   ('all_flash', 'every replica on flash'),
+                   ('hybrid', 'replicas placed on any media'),
+               ],
+               help="""
+Media placement of the replicas of each image volume.
+
+Possible values:
+    * single_flash
+    * all_flash
+    * hybrid (the default)
+
+Related options:
+    * datera_replica_count
+
+"""),
+    cfg.IntOpt('datera_chunk_size',
+               default=DEFAULT_CHUNK_SIZE,
+               min=1,
+               help="""
+Size, in bytes, of the buffers used to read and write image data.
+
+Each upload and each download holds about one buffer of this size
+in memory. The original driver defaulted to 1 GiB, which made
+every concurrent transfer hold gigabytes of memory; the default is
+now 8 MiB (8388608), which keeps memory bounded and already moves
+data faster than the checksums can be computed. Raise it only
+after measuring. A multiple of 4096 keeps writes aligned to the
+device's blocks.
+
+Possible values:
+    * A positive integer, in bytes
+
+Related options:
+    * datera_thin_provisioning (zero detection works per buffer)
+
+"""),
+    cfg.StrOpt('datera_glance_rootwrap_path',
+               default='sudo glance-rootwrap',
+               help="""
+Command, with any leading environment, that runs glance-rootwrap.
+
+Together with ``datera_glance_rootwrap_config`` it forms the root
+helper that starts os-brick's privileged helper (oslo.privsep) for
+the iSCSI attach and detach steps.
+
+Possible values:
+    * A command line, for example ``sudo glance-rootwrap``
+
+Related options:
+    * datera_glance_rootwrap_config
+
+"""),
+    cfg.StrOpt('datera_glance_rootwrap_config',
+               default='/etc/glance/rootwrap.conf',
+               help="""
+Path of the rootwrap configuration passed to glance-rootwrap.
+
+Its filters directory must contain the ``datera.filters`` file
+installed with this driver.
+
+Possible values:
+    * A path to a rootwrap configuration file
+
+Related options:
+    * datera_glance_rootwrap_path
+
+"""),
+    cfg.IntOpt('datera_default_image_size',
+               default=1,
+               min=1,
+               help="""
+Initial size, in GiB, of the volume of an image uploaded without a
+size.
+
+When glance does not know an image's size in advance, the store
+creates a volume of this size and grows it while the data arrives,
+doubling the growth step each time (at most 8 GiB per step), so a
+large image needs only a handful of grows. Set it near the size of
+a typical image to avoid growing at all.
+
+Possible values:
+    * A positive integer, in GiB
+
+Related options:
+    * None
+
+"""),
+    cfg.IntOpt('datera_retry_attempts',
+               default=5,
+               min=0,
+               help="""
+Number of times a REST API call is retried after a retryable
+failure.
+
+Retryable failures are 503 answers, 500 answers saying the REST
+server is still initialising, dropped connections and timeouts.
+
+Possible values:
+    * 0 (never retry) or a positive integer
+
+Related options:
+    * datera_retry_interval
+    * datera_operation_max_timeout
+
+"""),
+    cfg.FloatOpt('datera_retry_interval',
+                 default=1.0,
+                 min=0,
+                 help="""
+Seconds to wait before the first retry of a REST API call.
+
+Possible values:
+    * A non-negative number of seconds
+
+Related options:
+    * datera_retry_attempts
+    * datera_operation_max_timeout
+
+"""),
+    cfg.FloatOpt('datera_operation_max_timeout',
+                 default=60.0,
+                 min=1,
+                 help="""
+Upper bound, in seconds, on one REST operation including its
+retries.
+
+It also bounds the wait for an app instance to become available
+after it is exported.
+
+Possible values:
+    * A positive number of seconds
+
+Related options:
+    * datera_retry_attempts
+    * datera_retry_interval
+
+"""),
+    cfg.StrOpt('datera_api_version',
+               default='auto',
+               choices=[
+                   ('auto', 'use the newest version the cluster offers'),
+                   ('2.2', 'REST API v2.2'),
+                   ('2.1', 'REST API v2.1'),
+               ],
+               help="""
+Version of the Datera EDF REST API to use.
+
+``auto`` asks the cluster and uses the newest version both sides
+support. Pin a version only to work around a cluster problem.
+
+Possible values:
+    * auto (the default)
+    * 2.2
+    * 2.1
+
+Related options:
+    * datera_tenant_id
+
+"""),
+    cfg.StrOpt('datera_ldap_server',
+               help="""
+Name of the LDAP server configured on the cluster that
+authenticates ``datera_san_login``.
+
+Leave unset for a local Datera account.
+
+Possible values:
+    * The name of an LDAP server known to the Datera cluster
+
+Related options:
+    * datera_san_login
+
+"""),
+    cfg.StrOpt('datera_ca_certificates_file',
+               help="""
+Path of a CA bundle used to verify the Datera cluster's TLS
+certificate.
+
+When unset, the system's CA bundle is used.
+
+Possible values:
+    * A path to a PEM file of CA certificates
+
+Related options:
+    * datera_api_insecure
+    * datera_san_port
+
+"""),
+    cfg.BoolOpt('datera_api_insecure',
+                default=False,
+                help="""
+Skip verification of the Datera cluster's TLS certificate.
+
+The default verifies the certificate. Turning verification off
+lets anyone on the path between glance and the cluster read the
+credentials and the API traffic; use it only for testing.
+
+Possible values:
+    * False (verify; the default)
+    * True (do not verify)
+
+Related options:
+    * datera_ca_certificates_file
+
+"""),
+    cfg.BoolOpt('datera_use_multipath',
+                default=False,
+                help="""
+Attach image volumes through every iSCSI portal with multipath.
+
+Requires multipathd on the glance-api host.
+
+Possible values:
+    * False (a single portal; the default)
+    * True
+
+Related options:
+    * datera_transport
+
+"""),
+    cfg.BoolOpt('datera_thin_provisioning',
+                default=False,
+                help="""
+Create thin-provisioned volumes and do not write all-zero data.
+
+A new Datera volume reads as zeros, so buffers that contain only
+zero bytes are counted in the checksums but not written, which
+saves space on the cluster and time on the network for sparse
+images (raw disks, mostly empty file systems).
+
+Possible values:
+    * False (write every byte; the default)
+    * True
+
+Related options:
+    * datera_chunk_size
+
+"""),
+    cfg.StrOpt('datera_transport',
+               default='iscsi',
+               choices=[
+                   ('iscsi', 'attach volumes with os-brick\'s iSCSI '
+                             'connector'),
+                   ('local', 'use the device that the Datera EDF simulator '
+                             'exports under datera_local_export_dir'),
+               ],
+               help="""
+How the glance-api host attaches image volumes to read and write
+them.
+
+``iscsi`` is the production transport. ``local`` resolves the
+by-path link that the Datera EDF simulator exports for this host
+under ``datera_local_export_dir``, the way the iSCSI connector
+finds its device under /dev/disk/by-path; it exists for
+development and testing.
+
+Possible values:
+    * iscsi (the default)
+    * local
+
+Related options:
+    * datera_local_export_dir
+    * datera_use_multipath
+    * datera_initiator_name
+
+"""),
+    cfg.StrOpt('datera_local_export_dir',
+               help="""
+Directory in which the simulator exports volumes (``local``
+transport).
+
+Possible values:
+    * The ``export_dir`` of a running Datera EDF simulator
+
+Related options:
+    * datera_transport
+
+"""),
+    cfg.StrOpt('datera_initiator_name',
+               help="""
+iSCSI initiator name (IQN) this host registers with the cluster.
+
+When unset, the host's initiator name from os-brick is used; when
+the host has none (or with the ``local`` transport), a stable name
+derived from the host name is used.
+
+Possible values:
+    * An iSCSI qualified name, for example
+      ``iqn.1993-08.org.debian:01:glance1``
+
+Related options:
+    * datera_transport
+
+"""),
+]
+
+OPTIONS = _DATERA_OPTS
+
+
+def list_opts():
+    """The store's options, for oslo-config-generator.
+
+    They are listed under ``[glance_store]``, where a single-store
+    deployment sets them; a multi-store deployment sets the same options
+    in each Datera backend's own group.
+    """
+    return [('glance_store', list(OPTIONS))]
+
+
+def allow_default_store():
+    """Accept ``[glance_store] default_store = datera``.
+
+    glance_store's deprecated ``default_store`` option has a fixed list of
+    choices, which the original driver's install guide patched by hand.
+    Adding this store's scheme to the option's choices when the driver
+    loads makes the legacy single-store configuration work unchanged.
+    glance loads the store drivers before it first reads the option.
+    Safe to call any number of times.
+    """
+    from glance_store import backend
+
+    for opt in backend._STORE_OPTS:
+        if opt.name != 'default_store':
+            continue
+        choices = opt.type.choices
+        if choices is not None and STORE_NAME not in choices:
+            choices[STORE_NAME] = None
+            lower = getattr(opt.type, 'lower_case_choices', None)
+            if lower is not None:
+                lower.append(STORE_NAME)

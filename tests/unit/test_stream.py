@@ -1,0 +1,331 @@
+"""The data path: hashing, size checks, zero skipping, grow points and
+partial reads, on real files and on recording fakes."""
+
+import errno
+import hashlib
+import io
+import os
+from unittest import mock
+
+from glance_store import exceptions
+from oslo_utils import units
+import pytest
+
+from datera_glance import stream
+
+
+class RecordingDevice(io.BytesIO):
+    """A device that records where each write lands."""
+
+    def __init__(self):
+        super().__init__()
+        self.writes = []
+        self.syncs = 0
+
+    def write(self, buf):
+        self.writes.append((self.tell(), len(buf)))
+        return super().write(buf)
+
+    def fileno(self):
+        return -1
+
+
+@pytest.fixture
+def fsync():
+    with mock.patch.object(stream.os, 'fsync') as fsync:
+        yield fsync
+
+
+class Verifier(object):
+    def __init__(self):
+        self.data = bytearray()
+
+    def update(self, buf):
+        self.data += buf
+
+
+def _write(dest, data, chunk_size=4, capacity=1 << 20, **kwargs):
+    return stream.write_image(dest, io.BytesIO(data), 'img', chunk_size,
+                              'sha512', capacity, **kwargs)
+
+
+def test_hashes_and_verifier_see_every_byte(fsync):
+    data = os.urandom(1000) + bytes(100) + os.urandom(23)
+    dev = RecordingDevice()
+    verifier = Verifier()
+    result = _write(dev, data, chunk_size=64, image_size=len(data),
+                    verifier=verifier)
+    assert result.bytes_written == len(data)
+    assert result.checksum == hashlib.md5(data).hexdigest()
+    assert result.multihash == hashlib.sha512(data).hexdigest()
+    assert bytes(verifier.data) == data
+    assert dev.getvalue() == data
+    assert all(length <= 64 for _, length in dev.writes)
+
+
+def test_multihash_uses_requested_algorithm(fsync):
+    result = stream.write_image(RecordingDevice(), io.BytesIO(b'abc'),
+                                'img', 4, 'sha256', 100)
+    assert result.multihash == hashlib.sha256(b'abc').hexdigest()
+
+
+def test_iterable_source_is_accepted(fsync):
+    dev = RecordingDevice()
+    chunks = [b'ab', b'', b'cdef', b'g']
+    result = stream.write_image(dev, iter(chunks), 'img', 4, 'md5', 100)
+    assert dev.getvalue() == b'abcdefg'
+    assert result.bytes_written == 7
+
+
+def test_flushes_to_stable_storage_before_returning(fsync, tmp_path):
+    path = tmp_path / 'dev'
+    path.write_bytes(bytes(64))
+    with open(path, 'r+b') as dev:
+        _write(dev, b'x' * 10, image_size=10)
+        fsync.assert_called_once_with(dev.fileno())
+    # Opened without truncation: the bytes after the image are intact.
+    assert path.read_bytes() == b'x' * 10 + bytes(54)
+
+
+def test_too_many_bytes_is_invalid_before_writing_past_size(fsync):
+    dev = RecordingDevice()
+    with pytest.raises(exceptions.Invalid) as exc:
+        _write(dev, b'a' * 10, chunk_size=4, image_size=6)
+    assert 'img' in str(exc.value)
+    # The chunk that would pass the declared size is never written.
+    assert dev.writes == [(0, 4)]
+    fsync.assert_not_called()
+
+
+def test_too_few_bytes_is_invalid(fsync):
+    with pytest.raises(exceptions.Invalid) as exc:
+        _write(RecordingDevice(), b'a' * 5, image_size=6)
+    assert '6' in str(exc.value) and '5' in str(exc.value)
+
+
+def test_exact_size_is_accepted(fsync):
+    assert _write(RecordingDevice(), b'a' * 8,
+                  image_size=8).bytes_written == 8
+
+
+def test_zero_chunks_are_hashed_but_not_written(fsync):
+    data = b'a' * 4 + bytes(8) + b'b' * 4 + bytes(3)
+    dev = RecordingDevice()
+    result = _write(dev, data, chunk_size=4, skip_zeros=True)
+    assert dev.writes == [(0, 4), (12, 4)]
+    assert result.zero_bytes == 11
+    assert result.bytes_written == len(data)
+    assert result.checksum == hashlib.md5(data).hexdigest()
+    assert result.multihash == hashlib.sha512(data).hexdigest()
+
+
+def test_skipped_zeros_read_back_as_zeros_from_a_sparse_file(fsync,
+                                                             tmp_path):
+    data = b'a' * 4 + bytes(8) + b'b' * 4
+    path = tmp_path / 'dev'
+    with open(path, 'wb') as f:
+        f.truncate(32)
+    with open(path, 'r+b') as dev:
+        _write(dev, data, chunk_size=4, skip_zeros=True)
+    assert path.read_bytes()[:len(data)] == data
+
+
+def test_zeros_are_written_without_thin_provisioning(fsync):
+    dev = RecordingDevice()
+    result = _write(dev, bytes(12), chunk_size=4)
+    assert dev.writes == [(0, 4), (4, 4), (8, 4)]
+    assert result.zero_bytes == 0
+
+
+def test_zero_detector():
+    is_zero = stream.ZeroDetector(8)
+    assert is_zero(bytes(8))
+    assert is_zero(bytes(3))          # a short last chunk
+    assert is_zero(b'')
+    assert not is_zero(bytes(7) + b'\x01')
+    assert not is_zero(b'\x01' + bytes(7))
+    assert is_zero(bytes(8))
+
+
+class Grower(object):
+    """Grows the capacity to what the store's policy would, in bytes."""
+
+    def __init__(self, unit):
+        self.unit = unit
+        self.calls = []
+        self.size = 1
+
+    def __call__(self, needed):
+        self.calls.append(needed)
+        self.size = stream.next_volume_size_gib(self.size,
+                                                needed * units.Gi // self.unit)
+        return self.size * self.unit
+
+
+def test_unknown_size_grows_when_next_write_passes_the_end(fsync):
+    grower = Grower(unit=10)
+    dev = RecordingDevice()
+    data = os.urandom(45)
+    result = _write(dev, data, chunk_size=4, capacity=10, grow=grower)
+    # The writes ending at 12, 24 and 44 would have passed the ends 10,
+    # 20 and 40: capacity 10 -> 20 -> 40 -> 80.
+    assert grower.calls == [12, 24, 44]
+    assert dev.getvalue() == data
+    assert result.bytes_written == 45
+
+
+def test_grow_applies_to_skipped_zero_chunks_too(fsync):
+    # The volume must hold the image's length even where nothing is
+    # written: reads are bounded by the length, not by what was written.
+    grower = Grower(unit=4)
+    _write(RecordingDevice(), bytes(12), chunk_size=4, capacity=4,
+           grow=grower, skip_zeros=True)
+    assert grower.calls == [8, 12]
+
+
+def test_grow_that_the_host_does_not_see_fails(fsync):
+    with pytest.raises(exceptions.BackendException):
+        _write(RecordingDevice(), b'a' * 8, capacity=4,
+               grow=lambda needed: 4)
+
+
+def test_known_size_never_grows(fsync):
+    grow = mock.Mock()
+    with pytest.raises(exceptions.BackendException):
+        _write(RecordingDevice(), b'a' * 8, capacity=4, image_size=8,
+               grow=grow)
+    grow.assert_not_called()
+
+
+@pytest.mark.parametrize('current,needed,expected', [
+    (1, 1, 1),
+    (1, units.Gi, 1),
+    (1, units.Gi + 1, 2),
+    (2, 2 * units.Gi + 1, 4),
+    (4, 4 * units.Gi + 1, 8),
+    (8, 8 * units.Gi + 1, 16),     # the step is capped at 8 GiB
+    (16, 16 * units.Gi + 1, 24),
+    (1, 5 * units.Gi, 8),          # a big write takes several steps
+    (0, 1, 1),
+])
+def test_next_volume_size(current, needed, expected):
+    assert stream.next_volume_size_gib(current, needed) == expected
+
+
+def test_number_of_grows_stays_small():
+    size, grows = 1, 0
+    for written_gib in range(1, 101):
+        needed = written_gib * units.Gi
+        if needed > size * units.Gi:
+            size = stream.next_volume_size_gib(size, needed)
+            grows += 1
+    # 1 -> 2 -> 4 -> 8, then 8 GiB steps up to 104 GiB.
+    assert grows == 3 + 12
+    assert size == 104
+
+
+@pytest.mark.parametrize('nbytes,gib', [
+    (0, 1), (1, 1), (units.Gi, 1), (units.Gi + 1, 2), (5 * units.Gi, 5)])
+def test_size_gib_for(nbytes, gib):
+    assert stream.size_gib_for(nbytes) == gib
+
+
+class FailingDevice(RecordingDevice):
+    def __init__(self, err):
+        super().__init__()
+        self.err = err
+
+    def write(self, buf):
+        raise OSError(self.err, os.strerror(self.err))
+
+
+@pytest.mark.parametrize('err,exc_class', [
+    (errno.ENOSPC, exceptions.StorageFull),
+    (errno.EFBIG, exceptions.StorageFull),
+    (errno.EACCES, exceptions.StorageWriteDenied),
+    (errno.EROFS, exceptions.StorageWriteDenied),
+    (errno.EIO, exceptions.BackendException),
+])
+def test_device_errors_become_store_errors(fsync, err, exc_class):
+    with pytest.raises(exc_class) as exc:
+        _write(FailingDevice(err), b'abc')
+    assert 'img' in str(exc.value)
+
+
+def test_source_errors_are_not_reported_as_device_errors(fsync):
+    class BrokenSource(object):
+        def read(self, size):
+            raise OSError(errno.ECONNRESET, 'client went away')
+
+    with pytest.raises(OSError) as exc:
+        stream.write_image(RecordingDevice(), BrokenSource(), 'img', 4,
+                           'md5', 100)
+    assert exc.value.errno == errno.ECONNRESET
+
+
+def test_short_writes_of_a_raw_device_are_completed(fsync):
+    class ShortWrites(RecordingDevice):
+        def write(self, buf):
+            return super().write(bytes(buf[:3]))
+
+    dev = ShortWrites()
+    _write(dev, b'abcdefgh', chunk_size=8)
+    assert dev.getvalue() == b'abcdefgh'
+
+
+DATA = bytes(range(256)) * 40   # 10240 bytes
+
+
+def _read(offset, length, chunk_size=1000, expected_md5=None, data=DATA):
+    return list(stream.read_image(io.BytesIO(data), 'img', offset, length,
+                                  chunk_size, expected_md5))
+
+
+@pytest.mark.parametrize('offset,length', [
+    (0, len(DATA)), (1, 999), (777, 3333), (10239, 1), (4096, 0),
+    (123, len(DATA) - 123)])
+def test_read_range_in_bounded_chunks(offset, length):
+    chunks = _read(offset, length)
+    assert b''.join(chunks) == DATA[offset:offset + length]
+    assert all(0 < len(c) <= 1000 for c in chunks)
+
+
+def test_full_read_with_matching_checksum():
+    md5 = hashlib.md5(DATA).hexdigest()
+    assert b''.join(_read(0, len(DATA), expected_md5=md5)) == DATA
+
+
+def test_checksum_mismatch_raises_after_the_last_chunk():
+    chunks = []
+    reader = stream.read_image(io.BytesIO(DATA), 'img', 0, len(DATA), 4096,
+                               '0' * 32)
+    with pytest.raises(exceptions.BackendException) as exc:
+        for chunk in reader:
+            chunks.append(chunk)
+    assert b''.join(chunks) == DATA
+    assert 'img' in str(exc.value) and 'Checksum' in str(exc.value)
+
+
+def test_device_shorter_than_image_raises():
+    with pytest.raises(exceptions.BackendException) as exc:
+        _read(0, len(DATA) + 10)
+    assert 'ended after %d' % len(DATA) in str(exc.value)
+
+
+def test_read_errors_become_backend_errors():
+    class Broken(io.BytesIO):
+        def read(self, size=-1):
+            raise OSError(errno.EIO, 'I/O error')
+
+    with pytest.raises(exceptions.BackendException):
+        list(stream.read_image(Broken(DATA), 'img', 0, 10, 4))
+
+
+def test_closing_the_reader_early_stops_reading():
+    dev = io.BytesIO(DATA)
+    reader = stream.read_image(dev, 'img', 0, len(DATA), 1000)
+    next(reader)
+    reader.close()
+    assert dev.tell() == 1000
+    with pytest.raises(StopIteration):
+        next(reader)
