@@ -1,0 +1,239 @@
+"""``datera-edf-sim``: run a Datera EDF simulator or show its state.
+
+``datera-edf-sim serve --data-dir DIR`` serves until SIGTERM or SIGINT and,
+once it accepts requests, prints one JSON line on stdout (URLs, CA file,
+export folder, credentials); everything else goes to stderr.
+
+``datera-edf-sim status --data-dir DIR`` prints the tenants, app instances,
+sizes, states and exports kept in DIR, whether or not a simulator is
+serving it.
+"""
+
+import argparse
+import json
+import logging
+import os
+import re
+import signal
+import sys
+
+from datera_glance.simulator import models
+from datera_glance.simulator import server
+
+LOG = logging.getLogger(__name__)
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_LINK_RE = re.compile(r'^ip-(?P<ip>.+):\d+-iscsi-(?P<target>.+)-lun-\d+$')
+
+
+def _csv(value):
+    return [item.strip() for item in value.split(',') if item.strip()]
+
+
+def _port(value):
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError('%s is not a port number' % value)
+    return port
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog='datera-edf-sim',
+        description='A simulated Datera EDF cluster for tests and demos.')
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    serve = sub.add_parser(
+        'serve', help='serve the REST API (HTTPS and HTTP) until stopped')
+    serve.add_argument('--data-dir', required=True,
+                       help='state, volumes, exports and TLS files')
+    serve.add_argument('--port', type=_port, default=server.DEFAULT_PORT,
+                       help='HTTPS port, 0 picks a free one (default '
+                            '%(default)s)')
+    serve.add_argument('--http-port', type=_port,
+                       default=server.DEFAULT_HTTP_PORT,
+                       help='HTTP port, 0 picks a free one (default '
+                            '%(default)s)')
+    serve.add_argument('--bind', default=server.DEFAULT_BIND,
+                       help='listen address (default %(default)s)')
+    serve.add_argument('--block-devices', action='store_true',
+                       help='export loop devices instead of files '
+                            '(needs root)')
+    serve.add_argument('--username', default=server.DEFAULT_USERNAME)
+    serve.add_argument('--password', default=server.DEFAULT_PASSWORD)
+    serve.add_argument('--sw-version',
+                       help='the system sw_version, e.g. 3.3.5.0')
+    serve.add_argument('--key-ttl', type=float,
+                       help='seconds a login key stays valid')
+    serve.add_argument('--resize-seconds', type=float,
+                       help='seconds a volume stays in its resizing state')
+    serve.add_argument('--data-ips', type=_csv,
+                       help='comma-separated iSCSI portal addresses, '
+                            'e.g. 127.0.0.1,127.0.0.2')
+    serve.add_argument('--log-level', default='INFO',
+                       choices=['DEBUG', 'INFO', 'WARNING', 'ERROR'])
+
+    status = sub.add_parser(
+        'status', help='print the state kept in a data directory')
+    status.add_argument('--data-dir', required=True)
+    status.add_argument('--json', action='store_true',
+                        help='print the raw snapshot as JSON')
+    return parser
+
+
+def serve(args):
+    # Block the stop signals before any thread starts so every thread
+    # inherits the mask and only the main thread's sigwait sees them.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    sim = server.Simulator(
+        args.data_dir, port=args.port, http_port=args.http_port,
+        bind=args.bind, block_devices=args.block_devices,
+        username=args.username, password=args.password,
+        sw_version=args.sw_version, key_ttl=args.key_ttl,
+        resize_seconds=args.resize_seconds, data_ips=args.data_ips)
+    try:
+        sim.start()
+    except Exception as e:
+        LOG.exception('simulator failed to start: %s', e)
+        return 1
+    try:
+        sys.stdout.write(json.dumps(sim.ready_info(), sort_keys=True) + '\n')
+        sys.stdout.flush()
+        # The ready line is all stdout carries: whoever reads it may stop
+        # reading, and a full pipe must never block the server.
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+        while sim.alive():
+            received = signal.sigtimedwait(_STOP_SIGNALS, 1.0)
+            if received is not None:
+                LOG.info('received %s, stopping',
+                         signal.Signals(received.si_signo).name)
+                break
+        else:
+            LOG.error('a server thread died, stopping')
+            return 1
+    finally:
+        sim.stop()
+    return 0
+
+
+def load_snapshot(data_dir):
+    """The model's snapshot of a data directory, server running or not.
+
+    ``exported_to`` of each storage instance comes from the export links
+    on disk, which is what hosts see.
+    """
+    model = models.Model(data_dir)
+    try:
+        snapshot = model.snapshot()
+    finally:
+        model.close()
+    exports = exports_on_disk(server.export_path(data_dir))
+    for ai in snapshot['app_instances']:
+        for si in ai['storage_instances']:
+            si['exported_to'] = sorted(exports.get(si['iqn'], ()))
+    return snapshot
+
+
+def exports_on_disk(export_dir):
+    """``{target_iqn: {initiator_iqn, ...}}`` from the export links."""
+    found = {}
+    if not os.path.isdir(export_dir):
+        return found
+    for host in sorted(os.listdir(export_dir)):
+        host_dir = os.path.join(export_dir, host)
+        if not os.path.isdir(host_dir):
+            continue
+        for name in os.listdir(host_dir):
+            match = _LINK_RE.match(name)
+            if match:
+                found.setdefault(match.group('target'), set()).add(host)
+    return found
+
+
+def format_snapshot(snapshot):
+    """A snapshot as readable text tables."""
+    system = snapshot.get('system', {})
+    capacity = snapshot.get('capacity_gib')
+    ais = snapshot.get('app_instances', [])
+    provisioned = sum(v['size'] for ai in ais
+                      for si in ai['storage_instances']
+                      for v in si['volumes'])
+    lines = [
+        'System: %s  sw_version %s  capacity %s  provisioned %d GiB' % (
+            system.get('name', '?'), system.get('sw_version', '?'),
+            'unlimited' if capacity is None else '%s GiB' % capacity,
+            provisioned),
+        'Tenants: %s' % ', '.join(snapshot.get('tenants', [])),
+        '',
+    ]
+    rows = [('TENANT', 'APP INSTANCE', 'NAME', 'STATE', 'SI', 'VOLUME',
+             'GiB', 'VOL STATE', 'ACL', 'EXPORTED TO')]
+    for ai in ais:
+        for si in ai['storage_instances'] or [{}]:
+            acl = si.get('acl_policy') or {}
+            acl_names = ([p.rsplit('/', 1)[-1]
+                          for p in _ref_paths(acl.get('initiators'))]
+                         + ['group:' + p.rsplit('/', 1)[-1]
+                            for p in _ref_paths(acl.get('initiator_groups'))])
+            for vol in si.get('volumes') or [{}]:
+                rows.append((
+                    ai['tenant'], ai['id'], ai['name'], ai['admin_state'],
+                    si.get('name', '-'), vol.get('name', '-'),
+                    str(vol.get('size', '-')), vol.get('op_state', '-'),
+                    ','.join(acl_names) or '-',
+                    ','.join(si.get('exported_to') or []) or '-'))
+    if len(rows) == 1:
+        lines.append('No app instances.')
+    else:
+        lines.extend(_table(rows))
+    initiators = snapshot.get('initiators') or []
+    if initiators:
+        lines.append('')
+        lines.extend(_table(
+            [('TENANT', 'INITIATOR', 'NAME')]
+            + [(i.get('tenant', '-'), i.get('id', '-'), i.get('name', '-'))
+               for i in initiators]))
+    return '\n'.join(lines) + '\n'
+
+
+def _ref_paths(refs):
+    paths = []
+    for ref in refs or ():
+        paths.append(ref.get('path', '') if isinstance(ref, dict) else ref)
+    return paths
+
+
+def _table(rows):
+    widths = [max(len(str(row[i])) for row in rows)
+              for i in range(len(rows[0]))]
+    return ['  '.join(str(cell).ljust(width)
+                      for cell, width in zip(row, widths)).rstrip()
+            for row in rows]
+
+
+def status(args):
+    if not os.path.exists(server.state_path(args.data_dir)):
+        sys.stderr.write('no simulator state in %s\n' % args.data_dir)
+        return 1
+    snapshot = load_snapshot(args.data_dir)
+    if args.json:
+        sys.stdout.write(json.dumps(snapshot, indent=2, sort_keys=True)
+                         + '\n')
+    else:
+        sys.stdout.write(format_snapshot(snapshot))
+    return 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.command == 'serve':
+        logging.basicConfig(
+            stream=sys.stderr, level=getattr(logging, args.log_level),
+            format='%(asctime)s %(levelname)s %(name)s %(message)s')
+        return serve(args)
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    return status(args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

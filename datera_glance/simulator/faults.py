@@ -1,0 +1,420 @@
+"""Fault injection and request observation for the simulator.
+
+:class:`FaultInjector` is WSGI middleware around the REST application. It
+keeps a bounded log of the requests the API answered and can, for requests
+matching a method and a path pattern:
+
+- answer ``503`` (the SDK backs off and retries), ``500`` (an internal
+  error nobody retries),
+- drop the connection without answering (``drop``: the request never
+  reaches the cluster; ``drop_after``: the cluster performs it, then the
+  answer is lost, which is what makes a client retry a POST that
+  succeeded),
+- add latency.
+
+Tests and benchmarks drive it through an admin API under ``/__sim__/``, a
+prefix the real API does not use; those calls are neither logged nor
+faulted:
+
+=======  ==========================  =====================================
+POST     /__sim__/faults             ``{"method", "path_pattern", "count",
+                                     "kind"}``
+DELETE   /__sim__/faults             clear faults and latency rules
+POST     /__sim__/latency            ``{"seconds", "method", "path_pattern"}``
+POST     /__sim__/expire_keys        every session key becomes invalid
+POST     /__sim__/force_offline      ``{"tenant", "ai_id"}``
+PUT      /__sim__/capacity           ``{"gib"}`` (null: unlimited)
+GET      /__sim__/requests           the request log
+DELETE   /__sim__/requests           empty the request log
+GET      /__sim__/state              the model's snapshot
+=======  ==========================  =====================================
+"""
+
+import collections
+import logging
+import re
+import socket
+import threading
+import time
+
+import flask
+
+LOG = logging.getLogger(__name__)
+
+ADMIN_PREFIX = '/__sim__'
+FAULT_KINDS = ('503', '500', 'drop', 'drop_after')
+DEFAULT_LOG_SIZE = 100000
+
+_VERSION_PREFIX = re.compile(r'^/v\d+(?:\.\d+)?(?=/|$)')
+
+# The SDK retries any 503; a real cluster sends one while it is busy.
+_503_BODY = {
+    'name': 'ServiceUnavailableError',
+    'code': 503,
+    'http': 503,
+    'message': 'The service is temporarily unavailable, please retry later',
+}
+# Deliberately not the "REST server is still initializing" message, which
+# the SDK would retry: an injected 500 is a plain internal error.
+_500_BODY = {
+    'name': 'InternalError',
+    'code': 500,
+    'http': 500,
+    'message': 'Internal server error (injected fault)',
+}
+
+
+class FaultRule(object):
+    """Requests a fault applies to: method (None: any) and path regex."""
+
+    def __init__(self, method=None, path_pattern=None):
+        self.method = method.upper() if method and method != '*' else None
+        self.path_pattern = path_pattern or ''
+        self._regex = re.compile(self.path_pattern)
+
+    def matches(self, method, path):
+        if self.method and self.method != method:
+            return False
+        return bool(self._regex.search(path))
+
+    def describe(self):
+        return {'method': self.method, 'path_pattern': self.path_pattern}
+
+
+class _Failure(FaultRule):
+    def __init__(self, method, path_pattern, count, kind):
+        super(_Failure, self).__init__(method, path_pattern)
+        if kind not in FAULT_KINDS:
+            raise ValueError('unknown fault kind %r (one of %s)' % (
+                kind, ', '.join(FAULT_KINDS)))
+        if int(count) < 1:
+            raise ValueError('count must be at least 1')
+        self.kind = kind
+        self.remaining = int(count)
+
+    def describe(self):
+        d = super(_Failure, self).describe()
+        d.update(kind=self.kind, remaining=self.remaining)
+        return d
+
+
+class _Latency(FaultRule):
+    def __init__(self, seconds, method=None, path_pattern=None):
+        super(_Latency, self).__init__(method, path_pattern)
+        if float(seconds) < 0:
+            raise ValueError('latency must not be negative')
+        self.seconds = float(seconds)
+
+    def describe(self):
+        d = super(_Latency, self).describe()
+        d['seconds'] = self.seconds
+        return d
+
+
+class FaultInjector(object):
+    """WSGI middleware adding faults, latency and a request log to an app.
+
+    :param app: the REST API WSGI application.
+    :param model: the simulator's model; the admin API calls its
+        ``expire_all_keys()``, ``force_offline(tenant, ai_id)``,
+        ``set_capacity(gib)`` and ``snapshot()``. Without a model those admin
+        calls answer 501.
+    :param log_size: how many requests the log keeps (oldest dropped).
+    """
+
+    def __init__(self, app, model=None, log_size=DEFAULT_LOG_SIZE):
+        self.app = app
+        self.model = model
+        self._lock = threading.Lock()
+        self._failures = []
+        self._latencies = []
+        self._log = collections.deque(maxlen=log_size)
+        self._admin = _make_admin_app(self)
+
+    # Python API (the admin API calls these too)
+
+    def fail_next(self, method, path_pattern, count=1, kind='503'):
+        """Fail the next ``count`` requests matching a method and path.
+
+        ``method`` None or '*' matches any; the regex ``path_pattern`` is
+        searched in the path as sent (``/v2.2/app_instances``). ``kind`` is
+        one of :data:`FAULT_KINDS`.
+        """
+        failure = _Failure(method, path_pattern, count, str(kind))
+        with self._lock:
+            self._failures.append(failure)
+        LOG.info('will fail next %d %s %s with %s', failure.remaining,
+                 failure.method or '*', failure.path_pattern, failure.kind)
+
+    def add_latency(self, seconds, method=None, path_pattern=None):
+        """Delay every matching request by ``seconds``.
+
+        When several rules match, the largest delay applies.
+        """
+        rule = _Latency(seconds, method, path_pattern)
+        with self._lock:
+            self._latencies.append(rule)
+
+    def clear_faults(self):
+        """Remove every pending failure and latency rule."""
+        with self._lock:
+            self._failures = []
+            self._latencies = []
+
+    def faults(self):
+        """Pending failures and latency rules."""
+        with self._lock:
+            return {'failures': [f.describe() for f in self._failures],
+                    'latency': [r.describe() for r in self._latencies]}
+
+    def requests(self):
+        """The request log, oldest first.
+
+        Each entry has ``method``, ``path`` (as sent, without the query
+        string), ``api_path`` (without the ``/v2.x`` prefix), ``version``,
+        ``tenant``, ``status`` (None when the connection was dropped),
+        ``fault`` (the injected kind or None) and ``time``.
+        """
+        with self._lock:
+            return [dict(entry) for entry in self._log]
+
+    def clear_requests(self):
+        with self._lock:
+            self._log.clear()
+
+    # WSGI
+
+    def __call__(self, environ, start_response):
+        path = environ.get('PATH_INFO', '') or '/'
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + '/'):
+            return self._admin(environ, start_response)
+
+        method = environ.get('REQUEST_METHOD', 'GET').upper()
+        failure, delay = self._match(method, path)
+        if delay:
+            time.sleep(delay)
+        entry = _log_entry(environ, method, path)
+        entry['fault'] = failure.kind if failure else None
+
+        if failure and failure.kind in ('503', '500'):
+            body = _503_BODY if failure.kind == '503' else _500_BODY
+            entry['status'] = int(failure.kind)
+            self._record(entry)
+            return _json_response(start_response, int(failure.kind), body)
+
+        if failure and failure.kind == 'drop':
+            self._record(entry)
+            _drop_connection(environ)
+
+        if failure:  # drop_after
+            # Let the cluster do the work, throw the answer away.
+            result = self.app(environ, lambda *a, **k: lambda data: None)
+            try:
+                for _chunk in result:
+                    pass
+            finally:
+                if hasattr(result, 'close'):
+                    result.close()
+            self._record(entry)
+            _drop_connection(environ)
+
+        status = {}
+
+        def logging_start_response(status_line, headers, exc_info=None):
+            status['code'] = int(status_line.split(None, 1)[0])
+            return start_response(status_line, headers, exc_info)
+
+        try:
+            result = self.app(environ, logging_start_response)
+        except Exception:
+            entry['status'] = 500
+            self._record(entry)
+            raise
+        entry['status'] = status.get('code')
+        self._record(entry)
+        return result
+
+    def _match(self, method, path):
+        with self._lock:
+            failure = None
+            for candidate in self._failures:
+                if candidate.matches(method, path):
+                    failure = candidate
+                    candidate.remaining -= 1
+                    if candidate.remaining <= 0:
+                        self._failures.remove(candidate)
+                    break
+            delays = [r.seconds for r in self._latencies
+                      if r.matches(method, path)]
+        return failure, max(delays) if delays else 0
+
+    def _record(self, entry):
+        with self._lock:
+            self._log.append(entry)
+
+
+def _log_entry(environ, method, path):
+    version_match = _VERSION_PREFIX.match(path)
+    return {
+        'time': time.time(),
+        'method': method,
+        'path': path,
+        'api_path': (path[version_match.end():] or '/'
+                     if version_match else path),
+        'version': version_match.group(0)[1:] if version_match else None,
+        'tenant': environ.get('HTTP_TENANT'),
+        'status': None,
+    }
+
+
+def _json_response(start_response, code, body):
+    data = flask.json.dumps(body).encode('utf-8')
+    reason = {500: 'INTERNAL SERVER ERROR',
+              503: 'SERVICE UNAVAILABLE'}.get(code, '')
+    start_response('%d %s' % (code, reason),
+                   [('Content-Type', 'application/json'),
+                    ('Content-Length', str(len(data)))])
+    return [data]
+
+
+def _drop_connection(environ):
+    """Cut the client's connection without an answer.
+
+    Shutting the socket down both ways makes the client see the connection
+    close before any status line (``requests`` raises ConnectionError).
+    Never returns.
+    """
+    sock = environ.get('werkzeug.socket')
+    if sock is None:
+        raise RuntimeError('cannot drop the connection: the server does not '
+                           'expose its socket (werkzeug.socket)')
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    # werkzeug handles a connection error raised by the application as a
+    # client that went away: no answer, no traceback in the log.
+    raise ConnectionAbortedError('connection dropped (injected fault)')
+
+
+def _make_admin_app(injector):
+    admin = flask.Flask('datera_glance.simulator.admin')
+    bp = flask.Blueprint('sim_admin', __name__, url_prefix=ADMIN_PREFIX)
+
+    def model():
+        if injector.model is None:
+            flask.abort(flask.make_response(
+                flask.jsonify(message='no model behind this injector'), 501))
+        return injector.model
+
+    def body():
+        data = flask.request.get_json(force=True, silent=True)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            flask.abort(flask.make_response(
+                flask.jsonify(message='body must be a JSON object'), 400))
+        return data
+
+    @admin.errorhandler(ValueError)
+    @admin.errorhandler(re.error)
+    def bad_request(e):
+        return flask.jsonify(message=str(e)), 400
+
+    @admin.errorhandler(404)
+    def not_found(e):
+        return flask.jsonify(message='no such admin call'), 404
+
+    @admin.errorhandler(405)
+    def wrong_method(e):
+        return flask.jsonify(message='method not allowed'), 405
+
+    @bp.route('/faults', methods=['GET'])
+    def list_faults():
+        return flask.jsonify(injector.faults())
+
+    @bp.route('/faults', methods=['POST'])
+    def add_fault():
+        data = body()
+        if 'path_pattern' not in data:
+            raise ValueError('path_pattern is required')
+        injector.fail_next(data.get('method'), data['path_pattern'],
+                           count=data.get('count', 1),
+                           kind=str(data.get('kind', '503')))
+        return flask.jsonify(injector.faults()), 201
+
+    @bp.route('/faults', methods=['DELETE'])
+    def clear_faults():
+        injector.clear_faults()
+        return flask.jsonify(injector.faults())
+
+    @bp.route('/latency', methods=['POST'])
+    def add_latency():
+        data = body()
+        if 'seconds' not in data:
+            raise ValueError('seconds is required')
+        injector.add_latency(data['seconds'], data.get('method'),
+                             data.get('path_pattern'))
+        return flask.jsonify(injector.faults()), 201
+
+    @bp.route('/expire_keys', methods=['POST'])
+    def expire_keys():
+        _call_model(model().expire_all_keys)
+        return flask.jsonify({})
+
+    @bp.route('/force_offline', methods=['POST'])
+    def force_offline():
+        data = body()
+        if not data.get('ai_id'):
+            raise ValueError('ai_id is required')
+        result = _call_model(model().force_offline,
+                             data.get('tenant') or '/root', data['ai_id'])
+        return flask.jsonify(result if isinstance(result, dict) else {})
+
+    @bp.route('/capacity', methods=['PUT'])
+    def set_capacity():
+        data = body()
+        gib = data.get('gib')
+        if gib is not None and (not isinstance(gib, (int, float))
+                                or isinstance(gib, bool) or gib < 0):
+            raise ValueError('gib must be a non-negative number or null')
+        _call_model(model().set_capacity, gib)
+        return flask.jsonify({'gib': gib})
+
+    @bp.route('/requests', methods=['GET'])
+    def get_requests():
+        return flask.jsonify(injector.requests())
+
+    @bp.route('/requests', methods=['DELETE'])
+    def clear_requests():
+        injector.clear_requests()
+        return flask.jsonify([])
+
+    @bp.route('/state', methods=['GET'])
+    def state():
+        return flask.jsonify(model().snapshot())
+
+    admin.register_blueprint(bp)
+    return admin
+
+
+# HTTP status of the model's domain errors, by class name so this module
+# does not depend on the model (see models.ModelError).
+_ERROR_STATUS = {'NotFound': 404, 'Conflict': 409, 'Invalid': 422,
+                 'BadRequest': 400, 'AuthError': 401}
+
+
+def _call_model(func, *args):
+    """Call the model, answering its domain errors with their status."""
+    try:
+        return func(*args)
+    except Exception as e:
+        for cls in type(e).__mro__:
+            if cls.__name__ in _ERROR_STATUS:
+                flask.abort(flask.make_response(flask.jsonify(
+                    message=getattr(e, 'message', str(e))),
+                    _ERROR_STATUS[cls.__name__]))
+        if isinstance(e, LookupError):
+            flask.abort(flask.make_response(
+                flask.jsonify(message=str(e)), 404))
+        raise

@@ -1,0 +1,228 @@
+"""The simulator process: model, data plane, fault injection, HTTPS + HTTP.
+
+:class:`Simulator` puts the parts together and serves them with two
+threaded werkzeug servers, one with TLS (the cluster's port 7718) and one
+without (7717), each in its own thread. ``datera-edf-sim serve`` runs one
+until SIGTERM or SIGINT.
+"""
+
+import logging
+import os
+import ssl
+import threading
+
+from werkzeug import serving
+
+from datera_glance.simulator import certs
+from datera_glance.simulator import dataplane as dataplane_mod
+from datera_glance.simulator import faults
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_PORT = 7718
+DEFAULT_HTTP_PORT = 7717
+DEFAULT_BIND = '127.0.0.1'
+DEFAULT_USERNAME = 'admin'
+DEFAULT_PASSWORD = 'password'
+EXPORT_DIR = 'exports'
+TLS_DIR = 'tls'
+# A client that connects and then says nothing must not hold a server
+# thread forever.
+REQUEST_TIMEOUT = 300
+
+
+def state_path(data_dir):
+    """Where the control-plane state of a data directory lives."""
+    from datera_glance.simulator import models
+    return os.path.join(data_dir, models.DB_NAME)
+
+
+def export_path(data_dir):
+    """Where the export links of a data directory's simulator appear."""
+    return os.path.join(data_dir, EXPORT_DIR)
+
+
+class _TlsContext(ssl.SSLContext):
+    """Server TLS context whose handshakes run in the request threads.
+
+    werkzeug wraps the listening socket; with the default
+    ``do_handshake_on_connect=True`` every TLS handshake would happen in the
+    accept loop, one at a time, and a silent client would stall it.
+    Without it, OpenSSL completes the handshake on the first read, in the
+    thread that serves the connection.
+    """
+
+    def wrap_socket(self, sock, server_side=False,
+                    do_handshake_on_connect=True, *args, **kwargs):
+        return super(_TlsContext, self).wrap_socket(
+            sock, server_side, False, *args, **kwargs)
+
+
+class _RequestHandler(serving.WSGIRequestHandler):
+    timeout = REQUEST_TIMEOUT
+
+    def log_request(self, code='-', size='-'):
+        LOG.debug('%s %s %s', self.command, self.path, code)
+
+    def log_error(self, fmt, *args):
+        LOG.warning('%s: ' + fmt, self.address_string(), *args)
+
+
+class Simulator(object):
+    """A Datera EDF simulator serving one data directory.
+
+    :param data_dir: holds the SQLite state, volume files, export links and
+        TLS material; created if missing, reused if present.
+    :param port: HTTPS port (0: pick a free one).
+    :param http_port: HTTP port (0: pick a free one).
+    :param bind: address both servers listen on.
+    :param block_devices: export loop devices instead of files (root).
+    :param model_factory: ``f(data_dir, dataplane, api_options)`` making
+        the model; the REST layer's by default (tests pass stand-ins).
+    :param app_factory: ``f(model, dataplane, api_options)`` making the
+        WSGI application; the REST layer's by default.
+    :param api_options: passed to the REST application factory
+        (``username``, ``password``, ``sw_version``, ``key_ttl``,
+        ``resize_seconds``, ``data_ips``); None values are left out so the
+        application's defaults apply.
+    """
+
+    def __init__(self, data_dir, port=DEFAULT_PORT,
+                 http_port=DEFAULT_HTTP_PORT, bind=DEFAULT_BIND,
+                 block_devices=False, model_factory=None, app_factory=None,
+                 **api_options):
+        self.data_dir = os.path.abspath(data_dir)
+        self.export_dir = export_path(self.data_dir)
+        self.bind = bind
+        self.block_devices = block_devices
+        self._requested_ports = (port, http_port)
+        self.api_options = {k: v for k, v in api_options.items()
+                            if v is not None}
+        self.api_options.setdefault('username', DEFAULT_USERNAME)
+        self.api_options.setdefault('password', DEFAULT_PASSWORD)
+        self._model_factory = model_factory or _make_model
+        self._app_factory = app_factory or _make_app
+        self.model = None
+        self.dataplane = None
+        self.injector = None
+        self.tls = None
+        self._servers = []
+        self._threads = []
+
+    @property
+    def host(self):
+        """The address clients connect to."""
+        if self.bind in ('', '0.0.0.0'):
+            return '127.0.0.1'
+        if self.bind == '::':
+            return '::1'
+        return self.bind
+
+    @property
+    def port(self):
+        return self._servers[0].server_port
+
+    @property
+    def http_port(self):
+        return self._servers[1].server_port
+
+    def start(self):
+        """Open the state, rebuild exports, bind both ports, serve."""
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.tls = certs.ensure_certificates(
+            os.path.join(self.data_dir, TLS_DIR), hosts=[self.host, self.bind])
+        self.dataplane = dataplane_mod.DataPlane(
+            self.data_dir, self.export_dir, block_devices=self.block_devices)
+        try:
+            self.model = self._model_factory(self.data_dir, self.dataplane,
+                                             self.api_options)
+            app = self._app_factory(self.model, self.dataplane,
+                                    self.api_options)
+            self.injector = faults.FaultInjector(app, self.model)
+            self._listen()
+        except BaseException:
+            self.stop()
+            raise
+        for server, name in zip(self._servers, ('https', 'http')):
+            thread = threading.Thread(target=server.serve_forever,
+                                      kwargs={'poll_interval': 0.2},
+                                      name='edf-sim-%s' % name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        LOG.info('serving %s on https://%s:%d and http://%s:%d',
+                 self.data_dir, self.host, self.port, self.host,
+                 self.http_port)
+
+    def _listen(self):
+        port, http_port = self._requested_ports
+        context = _TlsContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.tls.cert_file, self.tls.key_file)
+        self._servers.append(serving.make_server(
+            self.bind, port, self.injector, threaded=True,
+            request_handler=_RequestHandler, ssl_context=context))
+        self._servers.append(serving.make_server(
+            self.bind, http_port, self.injector, threaded=True,
+            request_handler=_RequestHandler))
+
+    def alive(self):
+        """Whether both server threads are still serving."""
+        return bool(self._threads) and all(
+            t.is_alive() for t in self._threads)
+
+    def ready_info(self):
+        """What clients need to reach this simulator (the ready line)."""
+        http_url = 'http://%s:%d' % (_url_host(self.host), self.http_port)
+        return {
+            'api_url': 'https://%s:%d' % (_url_host(self.host), self.port),
+            'http_url': http_url,
+            'host': self.host,
+            'port': self.port,
+            'http_port': self.http_port,
+            'ca_file': self.tls.ca_file,
+            'export_dir': self.export_dir,
+            'data_dir': self.data_dir,
+            'username': self.api_options['username'],
+            'password': self.api_options['password'],
+            'admin_url': http_url + faults.ADMIN_PREFIX,
+            'block_devices': self.block_devices,
+            'pid': os.getpid(),
+        }
+
+    def stop(self):
+        """Stop serving, remove exports, free loop devices, close state."""
+        for server in self._servers:
+            if self._threads:
+                server.shutdown()
+        for server in self._servers:
+            server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._servers = []
+        self._threads = []
+        if self.dataplane is not None:
+            self.dataplane.close()
+        close = getattr(self.model, 'close', None)
+        if close is not None:
+            close()
+        LOG.info('stopped')
+
+
+def _url_host(host):
+    return '[%s]' % host if ':' in host else host
+
+
+def _make_model(data_dir, dataplane, api_options):
+    # The REST layer (model and application) is imported only here and in
+    # _make_app, so the transport can be tested over stand-ins.
+    from datera_glance.simulator import models
+    model = models.Model(data_dir, dataplane=dataplane, **api_options)
+    # The data plane starts with nothing exported; rebuild the exports the
+    # stored state calls for (online app instances and their ACLs).
+    model.resync_exports()
+    return model
+
+
+def _make_app(model, dataplane, api_options):
+    from datera_glance.simulator import app as app_mod
+    return app_mod.create_app(model, dataplane=dataplane, **api_options)
