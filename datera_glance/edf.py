@@ -1,0 +1,928 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The Datera EDF REST API, as the store needs it.
+
+This is the only module that talks to Datera's Python SDK (dfs_sdk). It
+keeps the SDK's process-wide side effects away (logging configuration,
+the shared schema cache in /tmp, unverified TLS, five-minute retry loops)
+and translates every SDK error to a glance_store exception here, at the
+boundary, so that the rest of the driver speaks one vocabulary.
+
+An image is one app instance (AI) in the configured tenant, named
+``OS-IMAGE-<image id>`` with the image id as its id. It is always addressed
+by that id, never looked up by name.
+"""
+
+import atexit
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+
+from glance_store import exceptions
+from oslo_log import log as logging
+import requests
+import requests.adapters
+
+from datera_glance.i18n import _
+from datera_glance.sdk_compat import dfs_sdk
+
+sdk_exc = dfs_sdk.exceptions
+sdk_connection = dfs_sdk.connection
+
+LOG = logging.getLogger(__name__)
+
+STORE_NAME = 'datera'
+AI_NAME_PREFIX = 'OS-IMAGE-'
+SI_NAME = 'storage-1'
+VOLUME_NAME = 'volume-1'
+HTTP_PORT = 7717
+ROOT_TENANT = '/root'
+DRIVER_HEADER = 'OpenStack-Glance-datera-glance'
+
+# The option names users set, so that configuration errors point at them.
+OPT_SAN_IP = 'datera_san_ip'
+OPT_SAN_PORT = 'datera_san_port'
+OPT_LOGIN = 'datera_san_login'
+OPT_PASSWORD = 'datera_san_password'
+OPT_LDAP = 'datera_ldap_server'
+OPT_CA_FILE = 'datera_ca_certificates_file'
+OPT_INSECURE = 'datera_api_insecure'
+OPT_API_VERSION = 'datera_api_version'
+OPT_TENANT = 'datera_tenant_id'
+
+_JSON = 'application/json; charset=utf-8'
+_RETRIABLE = (sdk_exc.Api503RetryError, sdk_exc.ApiConnectionError)
+# How the cluster words a refusal for lack of room ('namespace' must not
+# match, hence the word boundaries).
+_CAPACITY_RE = re.compile(r'\b(capacity|insufficient|space|full)\b', re.I)
+_API_VERSIONS = {'auto': ('v2.2', 'v2.1'), '2.2': ('v2.2',),
+                 '2.1': ('v2.1',)}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EdfSettings:
+    """How to reach and use one Datera EDF cluster.
+
+    ``retry_attempts`` is the number of retries after a first failed try
+    of a retriable request (503, a 500 saying the REST server is still
+    starting, a lost connection, a timeout); all tries of one call, the
+    waits between them included, end within ``operation_timeout``
+    seconds. ``request_timeout`` bounds a single HTTP request.
+    """
+
+    san_ip: str
+    san_port: int = 7718
+    login: str
+    password: str = dataclasses.field(repr=False)
+    tenant: str = ROOT_TENANT
+    api_version: str = 'auto'
+    ldap_server: str | None = None
+    ca_file: str | None = None
+    insecure: bool = False
+    retry_attempts: int = 5
+    retry_interval: float = 1.0
+    operation_timeout: float = 60.0
+    request_timeout: float = 30.0
+    schema_cache_dir: str | None = None
+
+
+def ai_name(image_id):
+    """The name of the app instance holding an image."""
+    return AI_NAME_PREFIX + image_id
+
+
+def tenant_path(tenant):
+    """Normalize a tenant option value to a tenant path.
+
+    ``None``, ``''``, ``root`` and ``/root`` are the root tenant; ``name``
+    and ``/root/name`` are a child of it.
+    """
+    tenant = (tenant or '').strip().strip('/')
+    if not tenant or tenant == 'root':
+        return ROOT_TENANT
+    if tenant.startswith('root/'):
+        return '/' + tenant
+    return '%s/%s' % (ROOT_TENANT, tenant)
+
+
+class TlsVerifyError(sdk_exc.ApiConnectionError):
+    """The server's certificate could not be verified.
+
+    Never retried: it is a configuration problem, not a transient one.
+    """
+
+
+_schema_dir_lock = threading.Lock()
+_private_schema_dir = None
+
+
+def _private_dir():
+    """A schema cache folder only this process uses (mode 0700)."""
+    global _private_schema_dir
+    with _schema_dir_lock:
+        if _private_schema_dir is None:
+            # mkdtemp creates the folder 0700 under a fresh random name, so
+            # nothing else can plant or read files in it.
+            _private_schema_dir = tempfile.mkdtemp(
+                prefix='datera-glance-schema-')
+            atexit.register(shutil.rmtree, _private_schema_dir, True)
+        return _private_schema_dir
+
+
+class _Connection(sdk_connection.ApiConnection):
+    """The SDK's connection, fixed for use inside glance-api.
+
+    Reaches the configured port (the SDK only knows 7717/7718), keeps one
+    ``requests.Session`` per client for connection reuse with a real
+    timeout, verifies TLS, logs neither headers nor bodies (they carry the
+    auth token and the password), keeps failed-login errors free of the
+    password, and logs in without going through the SDK's retry and
+    re-login wrappers (a 401 while loading /api or /system deadlocks
+    those).
+    """
+
+    def setup(self, port, verify, request_timeout, schema_file):
+        self._port = port
+        self._request_timeout = request_timeout
+        self._schema_file = schema_file
+        self._deadline = threading.local()
+        self._verify_tls = verify
+        self._session = requests.Session()
+        # glance-api serves requests on threads; let them share the pool.
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=16)
+        self._session.mount('https://', adapter)
+        self._session.mount('http://', adapter)
+
+    def close(self):
+        self._session.close()
+
+    def set_deadline(self, deadline):
+        """Bound the requests this thread makes until ``deadline``."""
+        self._deadline.value = deadline
+
+    def _time_left(self):
+        deadline = getattr(self._deadline, 'value', None)
+        if deadline is None:
+            return self._request_timeout
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise sdk_exc.ApiTimeoutError(
+                'operation deadline passed before the request was sent', '')
+        return min(self._request_timeout, remaining)
+
+    def _get_request_attrs(self, urlpath):
+        protocol = 'http' if self._port == HTTP_PORT else 'https'
+        host = self._hostname
+        if ':' in host and not host.startswith('['):
+            host = '[%s]' % host    # IPv6 literal
+        url = '%s://%s:%s/v%s/%s' % (protocol, host, self._port,
+                                     self._version.strip('v'),
+                                     urlpath.strip('/'))
+        return protocol, self._port, None, self._version, host, url
+
+    def _http_connect_request(self, method, urlpath, headers=None,
+                              params=None, body=None, files=None,
+                              sensitive=False):
+        url = self._get_request_attrs(urlpath)[-1]
+        headers = dict(headers or {})
+        headers.update(self._extra_headers or {})
+        started = time.monotonic()
+        try:
+            resp = self._session.request(
+                method, url, headers=headers, params=params, data=body,
+                files=files, timeout=self._time_left(),
+                # Per request: a session-level False would lose against
+                # REQUESTS_CA_BUNDLE from the environment.
+                verify=self._verify_tls)
+        except requests.exceptions.SSLError as e:
+            raise TlsVerifyError(e, '')
+        except requests.Timeout as e:
+            raise sdk_exc.ApiTimeoutError(e, '')
+        except requests.RequestException as e:
+            raise sdk_exc.ApiConnectionError(e, '')
+        LOG.debug('Datera API %(method)s %(path)s: %(status)s in %(t).3fs',
+                  {'method': method, 'path': urlpath,
+                   'status': resp.status_code,
+                   't': time.monotonic() - started})
+        try:
+            data = resp.json()
+        except ValueError:
+            # Proxies and very old clusters answer errors in HTML.
+            data = {'message': resp.text[:200]} if resp.status_code >= 300 \
+                else {}
+        self._assert_response_successful(
+            method, urlpath, '<redacted>' if sensitive else body, data,
+            resp.status_code, resp.reason)
+        return data, resp.status_code, resp.reason, resp.headers
+
+    def _raw_get(self, urlpath):
+        headers = {'content-type': _JSON, 'tenant': ROOT_TENANT,
+                   'Auth-Token': self._key}
+        data = self._http_connect_request('GET', urlpath, headers=headers,
+                                          sensitive=True)[0]
+        if isinstance(data, dict) and 'data' in data:
+            return data['data']
+        return data
+
+    def _load_schema(self):
+        """Read /api once per cluster and API version, cached privately."""
+        cache = {}
+        try:
+            with open(self._schema_file, 'rb') as f:
+                cache = json.loads(f.read().decode('utf-8'))
+        except (OSError, ValueError):
+            cache = {}
+        if isinstance(cache, dict) and isinstance(
+                cache.get(self._version), dict):
+            return cache[self._version]
+        schema = self._raw_get('/api')
+        cache = cache if isinstance(cache, dict) else {}
+        cache[self._version] = schema
+        # Write aside and rename: a reader never sees half a file.
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self._schema_file))
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                f.write(json.dumps(cache).encode('utf-8'))
+            os.replace(tmp, self._schema_file)
+        except OSError as e:
+            LOG.warning('Could not cache the Datera API schema in %(f)s: '
+                        '%(e)s', {'f': self._schema_file, 'e': e})
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        return schema
+
+    def login(self, **params):
+        """Log in, then load the schema and the product version once."""
+        body = {'name': self._username, 'password': self._password}
+        if self._ldap_server:
+            body['remote_server'] = self._ldap_server
+        with self._lock:
+            resp = self._http_connect_request(
+                'PUT', '/login', headers={'content-type': _JSON},
+                body=json.dumps(body), sensitive=True)[0]
+            key = resp.get('key') if isinstance(resp, dict) else None
+            if not key:
+                raise sdk_exc.ApiAuthError(
+                    'PUT /login: no key returned',
+                    {'message': 'no auth key returned'})
+            self._key = str(key)
+            if self.reader is None:
+                reader_cls = sdk_connection.get_reader(self._version)
+                self.reader = reader_cls(self._load_schema())
+            if self._product_version is None:
+                self._product_version = self._raw_get('/system')['sw_version']
+            self._logged_in = True
+
+
+def _api_message(e):
+    """The server's message of an SDK error, else a short description."""
+    message = getattr(e, 'message', None)
+    if isinstance(message, str) and message:
+        return message
+    if e.args and not isinstance(e.args[0], str):
+        return str(e.args[0])
+    return str(e).split('\n')[0]
+
+
+class EdfClient:
+    """A thread-safe client of one Datera cluster, one per Store.
+
+    Logs in lazily (or at :meth:`check_connection`), negotiates the API
+    version, creates the tenant when missing and remembers that it exists.
+    Every method raises glance_store exceptions only.
+    """
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.tenant = tenant_path(settings.tenant)
+        self._lock = threading.Lock()
+        self._api = None
+        self._conn = None
+        self._tenant_ready = False
+        self._initiators = set()
+        if settings.insecure and not settings.ca_file:
+            LOG.warning('TLS certificate verification of the Datera cluster '
+                        'at %(ip)s is disabled (%(opt)s); anyone on the path '
+                        'can read the credentials and the image traffic.',
+                        {'ip': settings.san_ip, 'opt': OPT_INSECURE})
+        elif settings.san_port == HTTP_PORT:
+            LOG.warning('The Datera cluster at %(ip)s is reached over plain '
+                        'HTTP (%(opt)s = %(port)s): credentials travel '
+                        'unencrypted.', {'ip': settings.san_ip,
+                                         'opt': OPT_SAN_PORT,
+                                         'port': HTTP_PORT})
+
+    # -- connection ---------------------------------------------------------
+
+    @property
+    def api_version(self):
+        """The negotiated API version ('v2.2' or 'v2.1'); None before."""
+        return self._conn._version if self._conn else None
+
+    @property
+    def product_version(self):
+        return self._conn._product_version if self._conn else None
+
+    def _verify(self):
+        if self.settings.ca_file:
+            return self.settings.ca_file
+        return not self.settings.insecure
+
+    def _schema_file(self):
+        folder = self.settings.schema_cache_dir
+        if folder:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        else:
+            folder = _private_dir()
+        cluster = '%s:%s' % (self.settings.san_ip, self.settings.san_port)
+        digest = hashlib.sha256(cluster.encode('utf-8')).hexdigest()[:16]
+        return os.path.join(folder, 'schema-%s.json' % digest)
+
+    def _new_api(self, version):
+        s = self.settings
+        api = dfs_sdk.get_api(
+            s.san_ip, s.login, s.password, version,
+            tenant=self.tenant, disable_log=True, immediate_login=False,
+            secure=s.san_port != HTTP_PORT, verify=self._verify(),
+            ldap_server=s.ldap_server or None, timeout=s.request_timeout,
+            retry_503_type=None, retry_connection_type=None,
+            schema_loc=self._schema_file(),
+            extra_headers={'Datera-Driver': DRIVER_HEADER})
+        conn = _Connection.from_context(api.context)
+        conn.setup(s.san_port, self._verify(), s.request_timeout,
+                   api.context.schema_loc)
+        api.context.connection = conn
+        return api, conn
+
+    def _connect(self):
+        """Log in, negotiating the API version; return the connection."""
+        with self._lock:
+            if self._conn is not None:
+                return self._conn
+            versions = _API_VERSIONS.get(
+                str(self.settings.api_version).lower().lstrip('v'))
+            if versions is None:
+                raise self._config_error(
+                    OPT_API_VERSION,
+                    _('unsupported API version %s') %
+                    self.settings.api_version)
+            last = None
+            for version in versions:
+                api, conn = self._new_api(version)
+                try:
+                    self._retrying(conn, conn.login)
+                except (sdk_exc.ApiNotFoundError,
+                        sdk_exc.ApiInvalidRequestError,
+                        sdk_exc.ApiUnavailableError) as e:
+                    # The cluster does not serve this version: try the
+                    # next one.
+                    LOG.info('Datera cluster %(ip)s does not answer API '
+                             '%(v)s: %(e)s', {'ip': self.settings.san_ip,
+                                              'v': version,
+                                              'e': _api_message(e)})
+                    conn.close()
+                    last = e
+                    continue
+                except sdk_exc.ApiError as e:
+                    conn.close()
+                    raise self._login_error(e)
+                except BaseException:
+                    conn.close()
+                    raise
+                LOG.info('Connected to Datera cluster %(ip)s:%(port)s, API '
+                         '%(v)s, product %(p)s, tenant %(t)s',
+                         {'ip': self.settings.san_ip,
+                          'port': self.settings.san_port, 'v': version,
+                          'p': conn._product_version, 't': self.tenant})
+                self._api, self._conn = api, conn
+                return conn
+            raise self._config_error(
+                OPT_API_VERSION,
+                _('the cluster at %(ip)s serves none of the API versions '
+                  '%(v)s: %(e)s') % {'ip': self.settings.san_ip,
+                                     'v': ', '.join(versions),
+                                     'e': _api_message(last)})
+
+    def _config_error(self, option, reason):
+        return exceptions.BadStoreConfiguration(
+            store_name=STORE_NAME,
+            reason=_('%(reason)s (check %(option)s)') % {'reason': reason,
+                                                         'option': option})
+
+    def _login_error(self, e):
+        s = self.settings
+        where = '%s:%s' % (s.san_ip, s.san_port)
+        if isinstance(e, TlsVerifyError):
+            option = OPT_CA_FILE if s.ca_file else '%s or %s' % (
+                OPT_CA_FILE, OPT_INSECURE)
+            return self._config_error(option, _(
+                'the TLS certificate of the Datera cluster at %(where)s '
+                'could not be verified: %(e)s') % {'where': where,
+                                                   'e': _api_message(e)})
+        if isinstance(e, sdk_exc.ApiAuthError):
+            option = '%s, %s' % (OPT_LOGIN, OPT_PASSWORD)
+            if s.ldap_server:
+                option += ', ' + OPT_LDAP
+            return self._config_error(option, _(
+                'the Datera cluster at %(where)s refused the login of user '
+                '%(user)s') % {'where': where, 'user': s.login})
+        if isinstance(e, sdk_exc.ApiConnectionError):
+            return self._config_error(
+                '%s, %s' % (OPT_SAN_IP, OPT_SAN_PORT),
+                _('cannot reach the Datera cluster at %(where)s: %(e)s') % {
+                    'where': where, 'e': _api_message(e)})
+        if isinstance(e, exceptions.GlanceStoreException):
+            return e
+        return self._config_error(
+            '%s, %s' % (OPT_SAN_IP, OPT_SAN_PORT),
+            _('logging in to the Datera cluster at %(where)s failed: '
+              '%(e)s') % {'where': where, 'e': _api_message(e)})
+
+    def check_connection(self):
+        """Log in now and make sure the tenant exists.
+
+        :raises BadStoreConfiguration: naming the option to fix, when the
+            cluster cannot be reached, refuses the credentials, fails TLS
+            verification or serves no supported API version.
+        """
+        conn = self._connect()
+        try:
+            self._ensure_tenant(conn)
+        except exceptions.BackendException as e:
+            raise self._config_error(OPT_TENANT, str(e))
+
+    def close(self):
+        """Close the pooled HTTP connections."""
+        if self._conn is not None:
+            self._conn.close()
+
+    # -- calling ------------------------------------------------------------
+
+    def _retrying(self, conn, fn, *args, **kwargs):
+        """Call ``fn`` with bounded retries of transient failures."""
+        s = self.settings
+        deadline = time.monotonic() + s.operation_timeout
+        conn.set_deadline(deadline)
+        attempt = 0
+        try:
+            while True:
+                attempt += 1
+                try:
+                    return fn(*args, **kwargs)
+                except TlsVerifyError:
+                    raise
+                except _RETRIABLE as e:
+                    wait = max(0.0, s.retry_interval)
+                    if (attempt > s.retry_attempts or
+                            time.monotonic() + wait >= deadline):
+                        raise
+                    LOG.warning('Datera API call failed (%(e)s); retry '
+                                '%(n)d of %(max)d in %(wait).1fs',
+                                {'e': _api_message(e), 'n': attempt,
+                                 'max': s.retry_attempts, 'wait': wait})
+                    time.sleep(wait)
+        finally:
+            conn.set_deadline(None)
+
+    def _call(self, what, image_id, fn, *args, **kwargs):
+        """Run one API operation; translate its errors for ``image_id``."""
+        conn = self._connect()
+        try:
+            return self._retrying(conn, fn, *args, **kwargs)
+        except exceptions.GlanceStoreException:
+            raise
+        except sdk_exc.ApiNotFoundError:
+            raise exceptions.NotFound(_(
+                'Image %(image)s not found: no Datera app instance '
+                '%(image)s in tenant %(tenant)s') % {'image': image_id,
+                                                     'tenant': self.tenant})
+        except Exception as e:
+            raise self._translate(what, image_id, e)
+
+    def _translate(self, what, image_id, e):
+        message = _api_message(e)
+        if (isinstance(e, sdk_exc._ApiResponseError) and
+                not isinstance(e, sdk_exc.ApiAuthError) and
+                _CAPACITY_RE.search(message)):
+            return exceptions.StorageFull(message=_(
+                'The Datera cluster has no room to %(what)s for image '
+                '%(image)s: %(e)s') % {'what': what, 'image': image_id,
+                                       'e': message})
+        if isinstance(e, TlsVerifyError):
+            reason = _('TLS verification of the Datera cluster failed; '
+                       'check %s') % OPT_CA_FILE
+        elif isinstance(e, sdk_exc.ApiAuthError):
+            reason = _('the Datera cluster refused the credentials; check '
+                       '%(l)s and %(p)s') % {'l': OPT_LOGIN,
+                                             'p': OPT_PASSWORD}
+        elif isinstance(e, sdk_exc.ApiConnectionError):
+            reason = _('the Datera cluster at %(ip)s:%(port)s did not '
+                       'answer in time') % {'ip': self.settings.san_ip,
+                                            'port': self.settings.san_port}
+        elif isinstance(e, sdk_exc.Api503RetryError):
+            reason = _('the Datera cluster stayed busy')
+        else:
+            reason = _('the Datera API refused it')
+        return exceptions.BackendException(
+            _('Could not %(what)s for image %(image)s: %(reason)s '
+              '(%(e)s)') % {'what': what, 'image': image_id,
+                            'reason': reason, 'e': message})
+
+    def _params(self, tenant=None):
+        return {'tenant': tenant or self.tenant}
+
+    def _ensure_tenant(self, conn):
+        """Create the tenant once per client when it is missing."""
+        if self._tenant_ready or self.tenant == ROOT_TENANT:
+            self._tenant_ready = True
+            return
+        parent, name = self.tenant.rsplit('/', 1)
+
+        def ensure():
+            try:
+                conn.read_entity('/tenants/%s' % self.tenant[1:],
+                                 params=self._params(ROOT_TENANT))
+            except sdk_exc.ApiNotFoundError:
+                LOG.info('Creating Datera tenant %s', self.tenant)
+                try:
+                    conn.create_entity('/tenants', {
+                        'name': name, 'tenant': parent or ROOT_TENANT})
+                except sdk_exc.ApiConflictError:
+                    pass    # created meanwhile, by us or another host
+        try:
+            self._retrying(conn, ensure)
+        except Exception as e:
+            raise exceptions.BackendException(
+                _('Could not create the Datera tenant %(t)s: %(e)s') % {
+                    't': self.tenant, 'e': _api_message(e)})
+        self._tenant_ready = True
+
+    def _ai_path(self, image_id):
+        return '/app_instances/%s' % image_id
+
+    def _si_path(self, image_id):
+        return '%s/storage_instances/%s' % (self._ai_path(image_id), SI_NAME)
+
+    def _volume_path(self, image_id):
+        return '%s/volumes/%s' % (self._si_path(image_id), VOLUME_NAME)
+
+    def _get_ai(self, conn, image_id):
+        return conn.read_entity(self._ai_path(image_id),
+                                params=self._params())
+
+    # -- image volumes ------------------------------------------------------
+
+    def create_image_volume(self, image_id, size_gib, replica_count,
+                            placement_mode, thin=True):
+        """Create the app instance of an image.
+
+        Datera volumes are always thin on the cluster (the API has no
+        switch for it); ``thin`` is accepted so that callers state it.
+
+        :raises Duplicate: the image's app instance already exists.
+        :raises StorageFull: the cluster refused for lack of capacity.
+        """
+        conn = self._connect()
+        self._ensure_tenant(conn)
+        # A token only this call knows: if the connection drops after the
+        # cluster created the AI, the retried POST gets 409, and the token
+        # tells our own AI apart from one that existed before.
+        marker = 'glance image upload %s' % uuid.uuid4().hex
+        body = {
+            'name': ai_name(image_id),
+            'uuid': image_id,
+            'create_mode': 'openstack',
+            'access_control_mode': 'deny_all',
+            'descr': marker,
+            'storage_instances': [{
+                'name': SI_NAME,
+                'volumes': [{
+                    'name': VOLUME_NAME,
+                    'size': int(size_gib),
+                    'replica_count': int(replica_count),
+                    'placement_mode': placement_mode,
+                }],
+            }],
+            'tenant': self.tenant,
+        }
+        attempts = []
+
+        def create():
+            attempts.append(1)
+            try:
+                conn.create_entity('/app_instances', dict(body))
+            except sdk_exc.ApiConflictError:
+                if len(attempts) > 1 and self._created_by(
+                        conn, image_id, marker, size_gib):
+                    LOG.info('App instance of image %s was created by an '
+                             'earlier try whose answer was lost', image_id)
+                    return
+                raise exceptions.Duplicate(image=image_id)
+        self._call(_('create a volume'), image_id, create)
+        LOG.debug('Created Datera app instance %(ai)s (%(size)d GiB) in '
+                  '%(t)s', {'ai': image_id, 'size': size_gib,
+                            't': self.tenant})
+
+    def _created_by(self, conn, image_id, marker, size_gib):
+        try:
+            ai = self._get_ai(conn, image_id)
+        except sdk_exc.ApiNotFoundError:
+            return False
+        if ai.get('name') != ai_name(image_id):
+            return False
+        if 'descr' in ai:
+            return ai.get('descr') == marker
+        # A cluster that drops the description: accept an AI of the right
+        # name and size that nobody has put online yet.
+        try:
+            volume = ai['storage_instances'][0]['volumes'][0]
+        except (KeyError, IndexError, TypeError):
+            return False
+        return (volume.get('size') == size_gib and
+                ai.get('admin_state') != 'online')
+
+    def grow_image_volume(self, image_id, size_gib):
+        """Grow the image's volume to ``size_gib`` and wait until done."""
+        conn = self._connect()
+        path = self._volume_path(image_id)
+
+        def grow():
+            conn.update_entity(path, {'size': int(size_gib),
+                                      'tenant': self.tenant})
+        self._call(_('grow the volume'), image_id, grow)
+
+        def resized():
+            volume = conn.read_entity(path, params=self._params())
+            return (volume.get('size') == int(size_gib) and
+                    volume.get('op_state', 'available') == 'available')
+        self._poll(image_id, _('grow the volume'), resized,
+                   self.settings.operation_timeout)
+
+    def delete_image_volume(self, image_id):
+        """Take the image's app instance offline (forcibly) and delete it.
+
+        :raises NotFound: the app instance does not exist.
+        """
+        conn = self._connect()
+        path = self._ai_path(image_id)
+        self._call(_('take the volume offline'), image_id,
+                   conn.update_entity, path,
+                   {'admin_state': 'offline', 'force': True,
+                    'tenant': self.tenant})
+        attempts = []
+
+        def delete():
+            attempts.append(1)
+            try:
+                conn.delete_entity(path, data={'force': True,
+                                               'tenant': self.tenant})
+            except sdk_exc.ApiNotFoundError:
+                if len(attempts) == 1:
+                    raise
+                # An earlier try deleted it; its answer was lost.
+        self._call(_('delete the volume'), image_id, delete)
+        LOG.debug('Deleted Datera app instance %s', image_id)
+
+    def _metadata_path(self, image_id):
+        # The SDK's own rule: 3.3.0.0 moved AI metadata.
+        version = self._conn._product_version or '0'
+        if sdk_connection.dat_version_gte(version, '3.3.0.0'):
+            return self._ai_path(image_id) + '/int_ecosystem_data'
+        return self._ai_path(image_id) + '/metadata'
+
+    def get_image_metadata(self, image_id):
+        """The app instance's metadata, a dict of strings.
+
+        :raises NotFound: the app instance does not exist.
+        """
+        conn = self._connect()
+
+        def read():
+            try:
+                data = conn.read_entity(self._metadata_path(image_id),
+                                        params=self._params())
+            except sdk_exc.ApiNotFoundError:
+                # An AI without metadata may answer 404 as well: tell it
+                # from a missing AI (a 404 here too) by reading the AI.
+                self._get_ai(conn, image_id)
+                return {}
+            if (isinstance(data, dict) and list(data) == ['data'] and
+                    isinstance(data['data'], dict)):
+                data = data['data']
+            return dict(data or {})
+        return self._call(_('read the metadata'), image_id, read)
+
+    def set_image_metadata(self, image_id, metadata):
+        """Merge ``metadata`` into the app instance's metadata.
+
+        Values are sent as strings (the API stores a map of strings).
+        """
+        conn = self._connect()
+        values = {str(k): v if isinstance(v, str) else json.dumps(v)
+                  if isinstance(v, (dict, list)) else str(v)
+                  for k, v in metadata.items()}
+        path = self._metadata_path(image_id)
+        if path.endswith('/int_ecosystem_data'):
+            body = {'data': values, 'tenant': self.tenant}
+        else:
+            body = dict(values, tenant=self.tenant)
+        self._call(_('write the metadata'), image_id,
+                   conn.update_entity, path, body)
+
+    def volume_size_gib(self, image_id):
+        """The size of the image's volume in GiB."""
+        conn = self._connect()
+        volume = self._call(_('read the volume'), image_id,
+                            conn.read_entity, self._volume_path(image_id),
+                            params=self._params())
+        return int(volume['size'])
+
+    # -- attach support -----------------------------------------------------
+
+    def _initiator_tenant(self):
+        # API 2.1 has initiators only at the root; 2.2 keeps them in the
+        # tenant (as the original driver did from 2018.7.18.0 on).
+        return self.tenant if self._conn._version != 'v2.1' else ROOT_TENANT
+
+    def ensure_initiator(self, iqn, name):
+        """Register this host's initiator once (an existing one is fine)."""
+        conn = self._connect()
+        self._ensure_tenant(conn)
+        key = (iqn, self._initiator_tenant())
+        if key in self._initiators:
+            return
+        body = {'id': iqn, 'name': name, 'tenant': key[1]}
+        if conn._version != 'v2.1':
+            body['force'] = True    # v2.1's schema rejects it
+
+        def create():
+            try:
+                conn.create_entity('/initiators', body)
+            except sdk_exc.ApiConflictError:
+                pass
+        self._call(_('register initiator %s') % iqn, iqn, create)
+        self._initiators.add(key)
+
+    def forget_initiator(self, iqn):
+        """Drop the cached registration (e.g. after it was deleted)."""
+        self._initiators = {k for k in self._initiators if k[0] != iqn}
+
+    @staticmethod
+    def _access(si):
+        access = si.get('access') or {}
+        if access.get('iqn') and access.get('ips'):
+            return {'iqn': access['iqn'], 'ips': list(access['ips'])}
+        return None
+
+    def export_to(self, image_id, iqn):
+        """Let initiator ``iqn`` reach the image's volume.
+
+        Adds the initiator to the storage instance's ACL with the atomic
+        ``acl_policy/initiators`` operation (other hosts' entries stay),
+        puts the app instance online when it is not, and returns the
+        storage instance's access ``{'iqn': ..., 'ips': [...]}``.
+        """
+        conn = self._connect()
+        initiator = '/initiators/%s' % iqn
+
+        def export():
+            ai = self._get_ai(conn, image_id)
+            si = ai['storage_instances'][0]
+            acl = si.get('acl_policy') or {}
+            if not any(i.get('path') == initiator
+                       for i in acl.get('initiators') or []):
+                try:
+                    conn.update_endpoint(
+                        (si.get('path') or self._si_path(image_id)) +
+                        '/acl_policy/initiators',
+                        {'op': 'add', 'path': initiator,
+                         'tenant': self.tenant})
+                except sdk_exc.ApiConflictError:
+                    pass    # an earlier try added it
+            access = self._access(si)
+            if ai.get('admin_state') != 'online' or access is None:
+                ai = conn.update_entity(
+                    self._ai_path(image_id),
+                    {'admin_state': 'online', 'tenant': self.tenant})
+                access = self._access(ai['storage_instances'][0])
+            return access
+        access = self._call(_('export the volume'), image_id, export)
+        if access is None:
+            access = self._wait_access(conn, image_id)
+        return access
+
+    def _wait_access(self, conn, image_id):
+        found = []
+
+        def ready():
+            si = conn.read_entity(self._si_path(image_id),
+                                  params=self._params())
+            found[:] = [self._access(si)]
+            return found[0] is not None
+        self._poll(image_id, _('export the volume'), ready,
+                   self.settings.operation_timeout)
+        return found[0]
+
+    def wait_export_ready(self, image_id, timeout):
+        """Wait until the storage instance is exported (``available``).
+
+        Puts the app instance back online if another host took it offline
+        between our export and now.
+        """
+        conn = self._connect()
+
+        def ready():
+            si = conn.read_entity(self._si_path(image_id),
+                                  params=self._params())
+            if si.get('admin_state') == 'offline':
+                conn.update_entity(self._ai_path(image_id),
+                                   {'admin_state': 'online',
+                                    'tenant': self.tenant})
+                return False
+            return si.get('op_state') == 'available'
+        self._poll(image_id, _('export the volume'), ready, timeout)
+
+    def unexport_from(self, image_id, iqn):
+        """Remove initiator ``iqn`` from the image's ACL.
+
+        Takes the app instance offline only when no other initiator (or
+        initiator group) remains in the ACL and none is logged in. A
+        missing app instance has nothing left to unexport.
+        """
+        conn = self._connect()
+        initiator = '/initiators/%s' % iqn
+        si_path = self._si_path(image_id)
+
+        def unexport():
+            try:
+                conn.update_endpoint(si_path + '/acl_policy/initiators',
+                                     {'op': 'remove', 'path': initiator,
+                                      'tenant': self.tenant})
+            except (sdk_exc.ApiConflictError, sdk_exc.ApiNotFoundError,
+                    sdk_exc.ApiInvalidRequestError):
+                # Not in the ACL (any more, e.g. an earlier try removed
+                # it); a missing AI shows in the read below.
+                pass
+            si = conn.read_entity(si_path, params=self._params())
+            if self._in_use(si, initiator):
+                return
+            ai = conn.update_entity(self._ai_path(image_id),
+                                    {'admin_state': 'offline',
+                                     'tenant': self.tenant})
+            # Another host may have added itself between our read and the
+            # offline: bring the export back for it.
+            sis = ai.get('storage_instances') if isinstance(ai, dict) else []
+            if sis and self._in_use(sis[0], initiator):
+                conn.update_entity(self._ai_path(image_id),
+                                   {'admin_state': 'online',
+                                    'tenant': self.tenant})
+        try:
+            self._call(_('unexport the volume'), image_id, unexport)
+        except exceptions.NotFound:
+            LOG.debug('App instance %s is gone; nothing to unexport',
+                      image_id)
+
+    @staticmethod
+    def _in_use(si, initiator):
+        acl = si.get('acl_policy') or {}
+        others = [i for i in acl.get('initiators') or []
+                  if i.get('path') != initiator]
+        active = [i for i in si.get('active_initiators') or []
+                  if (i.get('path') if isinstance(i, dict) else i)
+                  not in (initiator, initiator.rsplit('/', 1)[-1])]
+        return bool(others or acl.get('initiator_groups') or active)
+
+    def _poll(self, image_id, what, condition, timeout):
+        """Call ``condition`` until true, backing off, within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            if self._call(what, image_id, condition):
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise exceptions.BackendException(
+                    _('Could not %(what)s for image %(image)s: the Datera '
+                      'cluster did not finish within %(t)ss') % {
+                        'what': what, 'image': image_id, 't': timeout})
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 1.0)
