@@ -1,0 +1,1 @@
+"""Command-line programs of the project (``python -m datera_glance.cmd.X``)."""

@@ -1,0 +1,264 @@
+"""A real glance-api with the Datera store, over the EDF simulator.
+
+Starting glance-api takes a few seconds, so one glance-api per configuration
+serves a whole test module: the ``deployment`` fixture is module-scoped and
+parametrized over the two configurations operators use,
+
+* ``multi-store``: ``enabled_backends = datera1:datera`` and
+  ``default_backend = datera1``;
+* ``single-store``: ``[glance_store] stores = datera`` and
+  ``default_store = datera``, the original driver's layout, with
+  glance_store unpatched.
+
+Tests create their own images and check the simulator for their own app
+instances only, so they do not depend on each other's leftovers.
+"""
+
+import functools
+import hashlib
+import http.server
+import os
+import random
+import shutil
+import threading
+import time
+
+import pytest
+
+from datera_glance.simulator import fixture as sim_fixture
+from datera_glance.testing import glance_api
+
+MiB = 1024 * 1024
+BACKEND = 'datera1'
+CONFIGURATIONS = ('multi-store', 'single-store')
+
+
+def use_block_devices():
+    """Loop devices when root can make them (CI runs as root)."""
+    return os.geteuid() == 0 and shutil.which('losetup') is not None
+
+
+def wait_for(predicate, timeout=30, interval=0.1, message='condition'):
+    """Poll ``predicate`` until it returns a true value; return that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError('%s not reached within %ss'
+                                 % (message, timeout))
+        time.sleep(interval)
+
+
+class ImageData:
+    """Deterministic, incompressible image contents of any size.
+
+    Every MiB differs (it starts with its own index), so data read from
+    the wrong offset never matches by accident, yet the contents cost no
+    time to produce.
+    """
+
+    def __init__(self, size, seed=0):
+        self.size = size
+        self._base = random.Random(seed).randbytes(MiB)
+
+    def block(self, index):
+        return index.to_bytes(8, 'big') + self._base[8:]
+
+    def chunks(self, chunk=MiB):
+        """The contents as a generator of ``chunk``-byte pieces."""
+        assert chunk == MiB
+        left, index = self.size, 0
+        while left:
+            data = self.block(index)[:left]
+            yield data
+            left -= len(data)
+            index += 1
+
+    def read(self, offset, length):
+        out = bytearray()
+        while length > 0 and offset < self.size:
+            index, skip = divmod(offset, MiB)
+            piece = self.block(index)[skip:skip + length]
+            piece = piece[:self.size - offset]
+            out += piece
+            offset += len(piece)
+            length -= len(piece)
+        return bytes(out)
+
+    def bytes(self):
+        return b''.join(self.chunks())
+
+    @functools.cached_property
+    def digests(self):
+        """(md5, sha512) hex digests, as glance records them."""
+        md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
+        for piece in self.chunks():
+            md5.update(piece)
+            sha512.update(piece)
+        return md5.hexdigest(), sha512.hexdigest()
+
+    def write_to(self, path):
+        with open(path, 'wb') as f:
+            for piece in self.chunks():
+                f.write(piece)
+        return path
+
+
+class Deployment:
+    """One glance-api with the Datera store and the simulator behind it."""
+
+    def __init__(self, name, api, sim, files):
+        self.name = name
+        self.api = api
+        self.sim = sim
+        #: A folder served over HTTP for web-download imports.
+        self.files = files
+        self.source_url = None
+        self.legacy = name == 'single-store'
+
+    def client(self):
+        return self.api.client()
+
+    def app_instance(self, image_id):
+        """The simulator's app instance of an image, or None."""
+        for ai in self.sim.state().get('app_instances', []):
+            if ai['id'] == image_id:
+                return ai
+        return None
+
+    def export_links(self, image_id=None):
+        """Export links present for this host (of one image's target)."""
+        links = []
+        for root, _dirs, files in os.walk(self.sim.export_dir):
+            links.extend(os.path.join(root, f) for f in files)
+        if image_id is None:
+            return links
+        ai = self.app_instance(image_id)
+        if ai is None:
+            return []
+        iqns = [si['iqn'] for si in ai['storage_instances']]
+        return [p for p in links if any(iqn in p for iqn in iqns)]
+
+    def image(self, image_id):
+        return self.client().images.get(image_id)
+
+    def wait_for_status(self, image_id, status, timeout=60):
+        def reached():
+            image = self.image(image_id)
+            if image['status'] == status:
+                return image
+            failed = image.get('os_glance_failed_import')
+            if failed:
+                raise AssertionError('import failed: %s\n%s'
+                                     % (failed, self.api.log_tail()))
+            return None
+        return wait_for(reached, timeout=timeout,
+                        message='image %s %s' % (image_id, status))
+
+    def download(self, image_id, **headers):
+        """GET the image's data; returns (status, headers, body)."""
+        import urllib.request
+        request = urllib.request.Request(
+            '%s/v2/images/%s/file' % (self.api.url, image_id),
+            headers=dict(headers, **{'X-Auth-Token': 'no-keystone'}))
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, response.headers, response.read()
+
+    def assert_no_trace(self, image_id, timeout=30):
+        """No app instance and no export of the image stays behind."""
+        wait_for(lambda: self.app_instance(image_id) is None,
+                 timeout=timeout, message='app instance of %s removed'
+                 % image_id)
+        leftovers = [p for p in self.export_links() if image_id in p]
+        assert leftovers == []
+
+
+@pytest.fixture(scope='session')
+def glance_db_template(tmp_path_factory):
+    """A glance database made once by db_sync and copied by each test API.
+
+    The migrations take seconds; the copy is instant and identical.
+    """
+    work = tmp_path_factory.mktemp('glance-db')
+    api = glance_api.GlanceApi(
+        str(work), [glance_api.file_backend(str(work / 'images'))])
+    api.write_config()
+    api.db_sync()
+    return api.database_file
+
+
+@pytest.fixture(scope='module')
+def simulator(tmp_path_factory):
+    """One simulator for a test module, HTTPS verified with its CA."""
+    data_dir = str(tmp_path_factory.mktemp('edf-sim'))
+    with sim_fixture.running_simulator(
+            data_dir, block_devices=use_block_devices()) as sim:
+        yield sim
+
+
+@pytest.fixture(scope='module')
+def file_server(tmp_path_factory):
+    """A local HTTP server for web-download imports: (folder, base URL)."""
+    folder = str(tmp_path_factory.mktemp('http-files'))
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, fmt, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(Quiet, directory=folder))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, 'http://127.0.0.1:%d' % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def start_deployment(name, sim, work_dir, db_template, file_server=None,
+                     **datera_options):
+    """Configure and start glance-api for one configuration."""
+    backend = glance_api.datera_backend(sim, name=BACKEND, **datera_options)
+    extra = {}
+    folder = url = None
+    if file_server is not None:
+        folder, url = file_server
+        extra['import_filtering_opts'] = {
+            'allowed_ports': int(url.rsplit(':', 1)[1])}
+    api = glance_api.GlanceApi(work_dir, [backend],
+                               legacy=(name == 'single-store'),
+                               extra_config=extra)
+    api.write_config()
+    api.db_sync(template=db_template)
+    api.start()
+    deployment = Deployment(name, api, sim, folder)
+    deployment.source_url = url
+    return deployment
+
+
+@pytest.fixture(scope='module', params=CONFIGURATIONS)
+def deployment(request, simulator, tmp_path_factory, glance_db_template,
+               file_server):
+    """glance-api in each configuration, one per test module."""
+    work_dir = str(tmp_path_factory.mktemp('glance-' + request.param))
+    dep = start_deployment(request.param, simulator, work_dir,
+                           glance_db_template, file_server)
+    try:
+        yield dep
+    finally:
+        dep.api.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Show the end of glance-api's log under a failed test."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.when == 'call':
+        for value in item.funcargs.values():
+            api = getattr(value, 'api', None)
+            if isinstance(api, glance_api.GlanceApi):
+                report.sections.append(('glance-api log (%s)' % api.log_file,
+                                        api.log_tail(60)))

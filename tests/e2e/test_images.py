@@ -1,0 +1,267 @@
+"""Image data through a real glance-api, in both store configurations.
+
+Every test here runs once against a multi-store glance-api (the Datera
+store as default backend) and once against a legacy single-store one
+(``stores = datera``, ``default_store = datera``); see conftest.py.
+"""
+
+import http.client
+import os
+import socket
+import threading
+
+from glanceclient import exc as glance_exc
+import pytest
+
+from tests.e2e import conftest
+
+MiB = conftest.MiB
+
+
+def create_image(client, name):
+    return client.images.create(name=name, disk_format='raw',
+                                container_format='bare')
+
+
+def assert_stored(deployment, image_id, data):
+    """glance and the simulator agree with the data that was sent."""
+    md5, sha512 = data.digests
+    image = deployment.image(image_id)
+    assert image['status'] == 'active'
+    assert image['size'] == data.size
+    assert image['checksum'] == md5
+    assert image['os_hash_algo'] == 'sha512'
+    assert image['os_hash_value'] == sha512
+    if not deployment.legacy:
+        assert image['stores'] == conftest.BACKEND
+    ai = deployment.app_instance(image_id)
+    assert ai is not None, 'no app instance for %s' % image_id
+    assert ai['name'] == 'OS-IMAGE-' + image_id
+    # The metadata the original driver wrote, which it and this one read.
+    assert ai['metadata']['checksum'] == md5
+    assert int(ai['metadata']['length']) == data.size
+    assert ai['metadata']['type'] == 'image'
+    # Nothing stays attached once the upload is done.
+    assert deployment.export_links(image_id) == []
+
+
+def download(deployment, image_id):
+    """The image's bytes through python-glanceclient (checksum verified)."""
+    return b''.join(deployment.client().images.data(image_id))
+
+
+def test_upload_with_declared_size_is_stored_and_read_back(deployment):
+    client = deployment.client()
+    data = conftest.ImageData(20 * MiB + 4097, seed=1)
+    image = create_image(client, 'declared-size')
+    client.images.upload(image['id'], data.chunks(), image_size=data.size)
+
+    assert_stored(deployment, image['id'], data)
+    assert download(deployment, image['id']) == data.bytes()
+    client.images.delete(image['id'])
+
+
+def test_upload_without_size_is_stored_and_read_back(deployment):
+    client = deployment.client()
+    data = conftest.ImageData(12 * MiB + 3, seed=2)
+    image = create_image(client, 'unknown-size')
+    # A generator without image_size: glanceclient sends it chunked and
+    # glance hands the store an unknown size (0).
+    client.images.upload(image['id'], data.chunks())
+
+    assert_stored(deployment, image['id'], data)
+    assert download(deployment, image['id']) == data.bytes()
+    client.images.delete(image['id'])
+
+
+@pytest.mark.parametrize('first,last', [
+    (0, 0),                      # the first byte
+    (MiB - 10, 9 * MiB + 10),    # across chunk boundaries
+    (12345, 12345 + 65535),      # an odd offset and length
+    (20 * MiB - 5, None),        # to the end ("bytes=N-")
+])
+def test_range_download_returns_exactly_the_range(deployment, first, last):
+    client = deployment.client()
+    data = conftest.ImageData(20 * MiB, seed=3)
+    image = create_image(client, 'ranges')
+    client.images.upload(image['id'], data.chunks(), image_size=data.size)
+    try:
+        spec = 'bytes=%d-%s' % (first, '' if last is None else last)
+        status, headers, body = deployment.download(image['id'],
+                                                    Range=spec)
+        end = data.size - 1 if last is None else last
+        assert status == 206
+        assert headers['Content-Range'] == 'bytes %d-%d/%d' % (
+            first, end, data.size)
+        assert body == data.read(first, end - first + 1)
+        assert deployment.export_links(image['id']) == []
+    finally:
+        client.images.delete(image['id'])
+
+
+def test_delete_removes_the_app_instance(deployment):
+    client = deployment.client()
+    data = conftest.ImageData(MiB, seed=4)
+    image = create_image(client, 'to-delete')
+    client.images.upload(image['id'], data.chunks(), image_size=data.size)
+    assert deployment.app_instance(image['id']) is not None
+
+    client.images.delete(image['id'])
+
+    assert deployment.app_instance(image['id']) is None
+    assert deployment.export_links(image['id']) == []
+    with pytest.raises(glance_exc.HTTPNotFound):
+        client.images.get(image['id'])
+
+
+def test_import_glance_direct_stores_in_datera(deployment):
+    client = deployment.client()
+    data = conftest.ImageData(9 * MiB + 1, seed=5)
+    image = create_image(client, 'glance-direct')
+    client.images.stage(image['id'], data.chunks())
+    client.images.image_import(image['id'], method='glance-direct')
+
+    deployment.wait_for_status(image['id'], 'active')
+    assert_stored(deployment, image['id'], data)
+    assert download(deployment, image['id']) == data.bytes()
+    client.images.delete(image['id'])
+
+
+def test_import_web_download_stores_in_datera(deployment):
+    client = deployment.client()
+    data = conftest.ImageData(7 * MiB + 11, seed=6)
+    name = 'web-%s.raw' % deployment.name
+    data.write_to(os.path.join(deployment.files, name))
+    image = create_image(client, 'web-download')
+    client.images.image_import(image['id'], method='web-download',
+                               uri='%s/%s' % (deployment.source_url, name))
+
+    deployment.wait_for_status(image['id'], 'active')
+    assert_stored(deployment, image['id'], data)
+    client.images.delete(image['id'])
+
+
+def test_delete_while_another_client_downloads(deployment):
+    client = deployment.client()
+    data = conftest.ImageData(24 * MiB, seed=7)
+    image = create_image(client, 'busy')
+    client.images.upload(image['id'], data.chunks(), image_size=data.size)
+
+    conn = http.client.HTTPConnection('127.0.0.1', deployment.api.port,
+                                      timeout=60)
+    conn.request('GET', '/v2/images/%s/file' % image['id'],
+                 headers={'X-Auth-Token': 'no-keystone'})
+    response = conn.getresponse()
+    assert response.status == 200
+    head = response.read(MiB)
+    assert head == data.read(0, MiB)
+
+    # Another client deletes the image while the first one is reading.
+    deleted = threading.Event()
+    errors = []
+
+    def delete():
+        try:
+            deployment.client().images.delete(image['id'])
+            deleted.set()
+        except Exception as e:
+            errors.append(e)
+
+    deleter = threading.Thread(target=delete)
+    deleter.start()
+    deleter.join(60)
+    assert not deleter.is_alive(), 'delete hung behind the reader'
+    assert errors == [] and deleted.is_set()
+
+    # The reader either gets the complete, correct image or an error;
+    # never silently wrong data.
+    try:
+        rest = response.read()
+    except (http.client.HTTPException, OSError):
+        rest = None
+    finally:
+        conn.close()
+    if rest is not None and len(head) + len(rest) == data.size:
+        assert head + rest == data.bytes()
+    else:
+        assert rest is None or len(head) + len(rest) < data.size
+
+    deployment.assert_no_trace(image['id'])
+
+
+@pytest.mark.parametrize('declared', [True, False],
+                         ids=['content-length', 'chunked'])
+def test_upload_cut_off_half_way_leaves_no_app_instance(deployment,
+                                                        declared):
+    client = deployment.client()
+    data = conftest.ImageData(16 * MiB, seed=8)
+    image = create_image(client, 'cut-off')
+    half = data.size // 2
+
+    sock = socket.create_connection(('127.0.0.1', deployment.api.port))
+    head = ['PUT /v2/images/%s/file HTTP/1.1' % image['id'],
+            'Host: 127.0.0.1:%d' % deployment.api.port,
+            'X-Auth-Token: no-keystone',
+            'Content-Type: application/octet-stream']
+    head.append('Content-Length: %d' % data.size if declared
+                else 'Transfer-Encoding: chunked')
+    sock.sendall(('\r\n'.join(head) + '\r\n\r\n').encode('ascii'))
+    for piece in data.chunks():
+        if not declared:
+            piece = b'%x\r\n%s\r\n' % (len(piece), piece)
+        sock.sendall(piece)
+        half -= MiB
+        if half <= 0:
+            break
+    # Wait until glance's store has the app instance, then vanish.
+    conftest.wait_for(lambda: deployment.app_instance(image['id']),
+                      message='upload started')
+    sock.close()
+
+    deployment.assert_no_trace(image['id'], timeout=60)
+    # glance puts the image back to queued, ready for a new upload.
+    assert conftest.wait_for(
+        lambda: deployment.image(image['id'])['status'] == 'queued',
+        message='image back to queued')
+    retry = conftest.ImageData(MiB, seed=9)
+    client.images.upload(image['id'], retry.chunks(), image_size=retry.size)
+    assert_stored(deployment, image['id'], retry)
+    client.images.delete(image['id'])
+
+
+def test_cli_create_download_delete(deployment, tmp_path):
+    """The real ``glance`` command line, as an operator types it."""
+    data = conftest.ImageData(10 * MiB + 5, seed=11)
+    path = data.write_to(str(tmp_path / 'cli.raw'))
+    out = deployment.api.run_glance(
+        'image-create', '--name', 'cli', '--disk-format', 'raw',
+        '--container-format', 'bare', '--file', path).stdout
+    image_id = parse_id(out)
+    assert_stored(deployment, image_id, data)
+
+    target = str(tmp_path / 'back.raw')
+    deployment.api.run_glance('image-download', '--file', target, image_id)
+    with open(target, 'rb') as f:
+        assert f.read() == data.bytes()
+
+    deployment.api.run_glance('image-delete', image_id)
+    assert deployment.app_instance(image_id) is None
+
+
+def parse_id(table):
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        if len(cells) == 2 and cells[0] == 'id':
+            return cells[1]
+    raise AssertionError('no id in:\n' + table)
+
+
+def test_stores_info_lists_datera_as_default(deployment):
+    if deployment.legacy:
+        # The legacy layout has no stores discovery API.
+        with pytest.raises(glance_exc.HTTPNotFound):
+            deployment.client().images.get_stores_info()
+        return
+    stores = deployment.client().images.get_stores_info()['stores']
+    assert [(s['id'], s.get('default')) for s in stores] == [
+        (conftest.BACKEND, True)]
