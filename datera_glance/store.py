@@ -1,0 +1,505 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""Glance store backed by Datera EDF app instances.
+
+Each image is one app instance in the configured tenant: its id is the
+image id, its name ``OS-IMAGE-<image id>``, and it holds one storage
+instance (``storage-1``) with one volume (``volume-1``) that contains the
+image's bytes from offset 0. The app instance's metadata records the
+image's length and checksums. This is the layout of the original Datera
+glance driver, so images it wrote stay readable and deletable.
+
+Location URIs keep the original driver's form::
+
+    datera://<datera_san_ip>:<datera_san_port>/app_instances/OS-IMAGE-<id>
+
+and the forms its earlier versions wrote (``.../app_instances/<id>`` and
+``.../app_instances/OS-<id>``). The image is always found by its id;
+reads and deletes go to the configured cluster address.
+"""
+
+import contextlib
+import re
+
+from glance_store import capabilities
+from glance_store import driver
+from glance_store import exceptions
+from glance_store import location
+from oslo_config import cfg
+from oslo_log import log as logging
+from oslo_utils import excutils
+from oslo_utils import units
+
+from datera_glance import attach
+from datera_glance import edf
+from datera_glance.i18n import _
+from datera_glance import options
+from datera_glance import stream
+
+LOG = logging.getLogger(__name__)
+
+SCHEME = options.STORE_NAME
+URI_PREFIX = SCHEME + '://'
+APP_INSTANCES = '/app_instances/'
+# App instance name prefixes the original driver used, newest first:
+# OS-IMAGE- since 2018.7, OS- before; the 2018.11 release wrote URIs
+# with the bare id.
+NAME_PREFIX = 'OS-IMAGE-'
+_NAME_PREFIXES = (NAME_PREFIX, 'OS-', '')
+# Glance image ids: the API accepts user-chosen ids in this form.
+_IMAGE_ID_RE = re.compile(
+    r'^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')
+_HOST_RE = re.compile(r'^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)$')
+
+METADATA_TYPE = 'image'
+STATE_WRITING = 'writing'
+STATE_COMPLETE = 'complete'
+
+# The scheme is a valid [glance_store] default_store as soon as the
+# driver is loaded (legacy single-store configurations).
+options.allow_default_store()
+
+
+def _uri_host(host):
+    """The host as it appears in a URI: IPv6 addresses in brackets."""
+    if ':' in host and not host.startswith('['):
+        return '[%s]' % host
+    return host
+
+
+class StoreLocation(location.StoreLocation):
+    """A Datera image location.
+
+    ``datera://<host>:<port>/app_instances/<prefix><image id>`` where the
+    prefix is ``OS-IMAGE-`` (written by this driver), ``OS-`` or empty
+    (written by earlier releases of the original driver). ``parse_uri``
+    and ``get_uri`` are inverses.
+    """
+
+    def process_specs(self):
+        self.scheme = SCHEME
+        self.host = _uri_host(self.specs['host'])
+        self.port = int(self.specs['port'])
+        self.image_id = self.specs['image_id']
+        self.name_prefix = self.specs.get('name_prefix', NAME_PREFIX)
+
+    @property
+    def app_instance_name(self):
+        return self.name_prefix + self.image_id
+
+    def get_uri(self):
+        return '%s%s:%d%s%s' % (URI_PREFIX, self.host, self.port,
+                                APP_INSTANCES, self.app_instance_name)
+
+    def parse_uri(self, uri):
+        self.validate_schemas(uri, valid_schemas=(URI_PREFIX,))
+        try:
+            (self.host, self.port, self.name_prefix,
+             self.image_id) = self._split(uri[len(URI_PREFIX):])
+        except ValueError as e:
+            reason = (_('Invalid Datera location URI %(uri)s: %(reason)s') %
+                      {'uri': uri, 'reason': e})
+            LOG.info(reason)
+            raise exceptions.BadStoreUri(message=reason)
+        self.scheme = SCHEME
+
+    @staticmethod
+    def _split(rest):
+        if '?' in rest or '#' in rest:
+            raise ValueError(_('a query or fragment is not allowed'))
+        netloc, slash, path = rest.partition('/')
+        if not slash:
+            raise ValueError(_('the app instance path is missing'))
+        host, colon, port = netloc.rpartition(':')
+        if not colon or not host:
+            raise ValueError(_('it must name a host and a port'))
+        if not _HOST_RE.match(host):
+            raise ValueError(_('invalid host %s') % host)
+        if (not port.isdigit() or port != str(int(port)) or
+                not 0 < int(port) < 65536):
+            raise ValueError(_('invalid port %s') % port)
+        path = '/' + path
+        if not path.startswith(APP_INSTANCES):
+            raise ValueError(_('the path must be %s<app instance>') %
+                             APP_INSTANCES)
+        name = path[len(APP_INSTANCES):]
+        for prefix in _NAME_PREFIXES:
+            if (name.startswith(prefix) and
+                    _IMAGE_ID_RE.match(name[len(prefix):])):
+                return host, int(port), prefix, name[len(prefix):]
+        raise ValueError(_('%s is not the app instance of an image') % name)
+
+
+class _ImageIterator(object):
+    """Chunks of an image read from an attached volume.
+
+    The first chunk is read when the iterator is made, so that attach
+    errors reach the caller of ``get`` rather than a half-sent download.
+    The volume is released when the data is exhausted, when reading
+    fails, and when the consumer stops early and calls ``close()`` (or
+    drops the iterator).
+    """
+
+    def __init__(self, chunks):
+        self._chunks = chunks
+        self._head = next(chunks, None)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._head is not None:
+            head, self._head = self._head, None
+            return head
+        return next(self._chunks)
+
+    def close(self):
+        self._head = None
+        self._chunks.close()
+
+
+class Store(driver.Store):
+    """Datera EDF backend store."""
+
+    # Reads honour offset and length; add() keeps no per-call state on the
+    # instance and the EDF client is thread-safe, so one instance serves
+    # concurrent requests.
+    _CAPABILITIES = (capabilities.BitMasks.RW_ACCESS |
+                     capabilities.BitMasks.READ_RANDOM |
+                     capabilities.BitMasks.DRIVER_REUSABLE)
+    OPTIONS = options.OPTIONS
+    EXAMPLE_URL = ('datera://<DATERA_SAN_IP>:<DATERA_SAN_PORT>'
+                   '/app_instances/OS-IMAGE-<IMAGE_ID>')
+
+    def __init__(self, *args, **kwargs):
+        super(Store, self).__init__(*args, **kwargs)
+        if self.backend_group:
+            self.store_conf = driver.BackendGroupConfiguration(
+                self.OPTIONS, self.backend_group, conf=self.conf)
+        else:
+            self.store_conf = self.conf.glance_store
+        self.client = None
+        self.attacher = None
+
+    def get_schemes(self):
+        return (SCHEME,)
+
+    @property
+    def _store_name(self):
+        return self.backend_group or SCHEME
+
+    def _bad_config(self, reason):
+        LOG.error('Datera store %(store)s disabled for writes: %(reason)s',
+                  {'store': self._store_name, 'reason': reason})
+        return exceptions.BadStoreConfiguration(store_name=self._store_name,
+                                                reason=reason)
+
+    def configure_add(self):
+        """Read the options once and connect to the cluster.
+
+        Missing or invalid options, and a cluster that cannot be logged
+        into, raise BadStoreConfiguration: glance then disables writes to
+        this store instead of failing to start. Reads are still attempted
+        with the options as given.
+        """
+        try:
+            conf = self.store_conf
+            for name in ('datera_san_ip', 'datera_san_login',
+                         'datera_san_password'):
+                if not getattr(conf, name):
+                    raise self._bad_config(
+                        _('the %s option is required') % name)
+            transport = conf.datera_transport
+            if transport == 'local' and not conf.datera_local_export_dir:
+                raise self._bad_config(
+                    _('the datera_local_export_dir option is required with '
+                      'datera_transport = local'))
+
+            self.chunk_size = conf.datera_chunk_size
+            self.READ_CHUNKSIZE = self.WRITE_CHUNKSIZE = self.chunk_size
+            if self.chunk_size > 256 * units.Mi:
+                LOG.warning('datera_chunk_size is %d bytes: every upload '
+                            'and download holds a buffer this large.',
+                            self.chunk_size)
+            self.default_size_gib = conf.datera_default_image_size
+            self.replica_count = conf.datera_replica_count
+            self.placement_mode = conf.datera_placement_mode
+            self.thin_provisioning = conf.datera_thin_provisioning
+            self.san_host = conf.datera_san_ip
+            self.san_port = conf.datera_san_port
+
+            edf_settings = edf.EdfSettings(
+                san_ip=conf.datera_san_ip,
+                san_port=conf.datera_san_port,
+                login=conf.datera_san_login,
+                password=conf.datera_san_password,
+                tenant=conf.datera_tenant_id,
+                api_version=conf.datera_api_version,
+                ldap_server=conf.datera_ldap_server,
+                ca_file=conf.datera_ca_certificates_file,
+                insecure=conf.datera_api_insecure,
+                retry_attempts=conf.datera_retry_attempts,
+                retry_interval=conf.datera_retry_interval,
+                operation_timeout=conf.datera_operation_max_timeout)
+            attach_settings = attach.AttachSettings(
+                transport=transport,
+                use_multipath=conf.datera_use_multipath,
+                local_export_dir=conf.datera_local_export_dir,
+                initiator_name=conf.datera_initiator_name,
+                root_helper='%s %s' % (conf.datera_glance_rootwrap_path,
+                                       conf.datera_glance_rootwrap_config),
+                export_timeout=conf.datera_operation_max_timeout)
+        except (cfg.Error, ValueError) as e:
+            # oslo.config reports values outside an option's choices or
+            # range only when the option is read.
+            raise self._bad_config(str(e))
+
+        self._url_prefix = '%s%s:%d%s' % (
+            URI_PREFIX, _uri_host(self.san_host), self.san_port,
+            APP_INSTANCES)
+        try:
+            self.client = edf.EdfClient(edf_settings)
+            self.attacher = attach.Attacher(self.client, attach_settings)
+            # Fail now, with the reason in the log, rather than on the
+            # first upload: an unreachable cluster, bad credentials or a
+            # TLS certificate that does not verify.
+            self.client.check_connection()
+        except exceptions.BadStoreConfiguration as e:
+            LOG.error('Datera store %(store)s disabled for writes: %(err)s',
+                      {'store': self._store_name, 'err': e})
+            raise
+        except Exception as e:
+            raise self._bad_config(
+                _('cannot connect to %(host)s:%(port)d: %(err)s') %
+                {'host': self.san_host, 'port': self.san_port, 'err': e})
+
+    def _check_configured(self):
+        if self.client is None or self.attacher is None:
+            raise exceptions.BackendException(
+                _('Datera store %s is not configured; see the errors '
+                  'logged when it was loaded') % self._store_name)
+
+    def _location(self, image_id):
+        return StoreLocation({'host': self.san_host,
+                              'port': self.san_port,
+                              'image_id': image_id},
+                             self.conf, backend_group=self.backend_group)
+
+    @contextlib.contextmanager
+    def _backend_errors(self, image_id, action):
+        """Let store errors through; anything else is a BackendException."""
+        try:
+            yield
+        except (exceptions.GlanceStoreException,
+                exceptions.BackendException):
+            raise
+        except Exception as e:
+            msg = (_('Failed to %(action)s image %(image)s on Datera store '
+                     '%(store)s: %(error)s') %
+                   {'action': action, 'image': image_id,
+                    'store': self._store_name, 'error': e})
+            LOG.exception(msg)
+            raise exceptions.BackendException(msg) from e
+
+    @driver.back_compat_add
+    @capabilities.check
+    def add(self, image_id, image_file, image_size, hashing_algo,
+            context=None, verifier=None):
+        """Store an image in a new app instance.
+
+        :param image_id: the image's id; the app instance gets it as id
+        :param image_file: the image data, a file-like object or iterable
+        :param image_size: the size in bytes, or 0 when unknown
+        :param hashing_algo: hashlib name of the multihash algorithm
+        :param context: the request context (unused)
+        :param verifier: an object whose ``update()`` gets every byte
+        :returns: (location URI, bytes written, md5 hex digest, multihash
+                  hex digest, location metadata)
+        :raises: Duplicate if the image's app instance exists, Invalid if
+                 a known size does not match the data, StorageFull,
+                 StorageWriteDenied, BackendException
+        """
+        self._check_configured()
+        image_size = int(image_size or 0)
+        if image_size:
+            size_gib = stream.size_gib_for(image_size)
+        else:
+            size_gib = self.default_size_gib
+            LOG.info('Image %(image)s has no size: its volume starts at '
+                     '%(size)d GiB and grows while the data arrives.',
+                     {'image': image_id, 'size': size_gib})
+
+        with self._backend_errors(image_id, 'create'):
+            self.client.create_image_volume(
+                image_id, size_gib, self.replica_count,
+                self.placement_mode, self.thin_provisioning)
+        # From here on the app instance is ours: remove it on any failure.
+        try:
+            with self._backend_errors(image_id, 'write'):
+                self.client.set_image_metadata(
+                    image_id, {'type': METADATA_TYPE,
+                               'upload_state': STATE_WRITING})
+                result = self._write(image_id, image_file, image_size,
+                                     size_gib, hashing_algo, verifier)
+                self.client.set_image_metadata(image_id, {
+                    'checksum': result.checksum,
+                    'length': str(result.bytes_written),
+                    'type': METADATA_TYPE,
+                    'multihash': result.multihash,
+                    'hash_algo': str(hashing_algo),
+                    'upload_state': STATE_COMPLETE,
+                })
+        except BaseException:
+            with excutils.save_and_reraise_exception():
+                LOG.error('Upload of image %s failed; removing its app '
+                          'instance.', image_id)
+                self._discard(image_id)
+
+        LOG.info('Stored image %(image)s: %(size)d bytes (%(zeros)d zero '
+                 'bytes not written), md5 %(md5)s.',
+                 {'image': image_id, 'size': result.bytes_written,
+                  'zeros': result.zero_bytes, 'md5': result.checksum})
+        metadata = {}
+        if self.backend_group:
+            metadata['store'] = self.backend_group
+        return (self._location(image_id).get_uri(), result.bytes_written,
+                result.checksum, result.multihash, metadata)
+
+    def _write(self, image_id, image_file, image_size, size_gib,
+               hashing_algo, verifier):
+        """Attach the volume once and stream the image into it."""
+        volume_gib = [size_gib]
+
+        with self.attacher.attached(image_id) as attachment:
+
+            def grow(needed_bytes):
+                new_gib = stream.next_volume_size_gib(volume_gib[0],
+                                                      needed_bytes)
+                LOG.debug('Growing the volume of image %(image)s from '
+                          '%(old)d to %(new)d GiB.',
+                          {'image': image_id, 'old': volume_gib[0],
+                           'new': new_gib})
+                self.client.grow_image_volume(image_id, new_gib)
+                volume_gib[0] = new_gib
+                return attachment.extend()
+
+            with attachment.open('r+b') as device:
+                return stream.write_image(
+                    device, image_file, image_id, self.chunk_size,
+                    hashing_algo, size_gib * units.Gi,
+                    image_size=image_size, verifier=verifier,
+                    skip_zeros=self.thin_provisioning, grow=grow)
+
+    def _discard(self, image_id):
+        """Delete the app instance of a failed upload; never raises."""
+        try:
+            self.client.delete_image_volume(image_id)
+        except exceptions.NotFound:
+            pass
+        except Exception:
+            LOG.exception('Could not remove the app instance of failed '
+                          'upload %s; remove it by hand.', image_id)
+
+    def _stored_image(self, image_id):
+        """(size in bytes, md5 or None) of a stored image, from metadata.
+
+        Images written by the original driver carry ``checksum``,
+        ``length`` and ``type`` only. An app instance without a length
+        (its metadata was never written) is taken to hold a whole
+        volume's worth of unverified data, as the cinder store does.
+        """
+        metadata = self.client.get_image_metadata(image_id)
+        state = metadata.get('upload_state', STATE_COMPLETE)
+        if state != STATE_COMPLETE:
+            raise exceptions.NotFound(
+                message=_('Image %(image)s on Datera store %(store)s is '
+                          'incomplete (upload %(state)s)') %
+                {'image': image_id, 'store': self._store_name,
+                 'state': state})
+        length = metadata.get('length')
+        if length is None:
+            size = self.client.volume_size_gib(image_id) * units.Gi
+            LOG.warning('Image %(image)s has no recorded length; using its '
+                        'volume size, %(size)d bytes, unverified.',
+                        {'image': image_id, 'size': size})
+            return size, None
+        try:
+            return int(length), metadata.get('checksum') or None
+        except ValueError:
+            raise exceptions.BackendException(
+                _('Image %(image)s has an invalid recorded length %(len)r') %
+                {'image': image_id, 'len': length})
+
+    @capabilities.check
+    def get(self, location, offset=0, chunk_size=None, context=None):
+        """Return an iterator over an image's data and its length.
+
+        :param location: a Location whose store_location is ours
+        :param offset: first byte to read
+        :param chunk_size: number of bytes to read (a partial read), or
+                           None for everything from ``offset``
+        :returns: (iterator, number of bytes it yields)
+        :raises: NotFound if the image does not exist
+        """
+        self._check_configured()
+        image_id = location.store_location.image_id
+        with self._backend_errors(image_id, 'read'):
+            size, md5 = self._stored_image(image_id)
+        offset = int(offset or 0)
+        if not 0 <= offset <= size:
+            raise exceptions.Invalid(
+                _('Offset %(offset)d is outside image %(image)s of '
+                  '%(size)d bytes') %
+                {'offset': offset, 'image': image_id, 'size': size})
+        length = size - offset
+        if chunk_size is not None:
+            length = min(length, int(chunk_size))
+        # Only a read of every byte can be checked against the checksum.
+        expected_md5 = md5 if (offset == 0 and length == size) else None
+        if length == 0:
+            return iter(()), 0
+        with self._backend_errors(image_id, 'read'):
+            chunks = _ImageIterator(
+                self._read(image_id, offset, length, expected_md5))
+        return chunks, length
+
+    def _read(self, image_id, offset, length, expected_md5):
+        with self._backend_errors(image_id, 'read'):
+            with self.attacher.attached(image_id) as attachment:
+                with attachment.open('rb') as device:
+                    yield from stream.read_image(
+                        device, image_id, offset, length,
+                        self.READ_CHUNKSIZE, expected_md5)
+
+    def get_size(self, location, context=None):
+        """The size in bytes of a stored image, without attaching it.
+
+        :raises: NotFound if the image does not exist
+        """
+        self._check_configured()
+        image_id = location.store_location.image_id
+        with self._backend_errors(image_id, 'size'):
+            return self._stored_image(image_id)[0]
+
+    @capabilities.check
+    def delete(self, location, context=None):
+        """Take an image's app instance offline and delete it.
+
+        :raises: NotFound if the image does not exist; any other failure
+                 raises too
+        """
+        self._check_configured()
+        image_id = location.store_location.image_id
+        with self._backend_errors(image_id, 'delete'):
+            self.client.delete_image_volume(image_id)
+        LOG.info('Deleted image %s.', image_id)
