@@ -82,9 +82,11 @@ class EdfSettings:
 
     ``retry_attempts`` is the number of retries after a first failed try
     of a retriable request (503, a 500 saying the REST server is still
-    starting, a lost connection, a timeout); all tries of one call, the
-    waits between them included, end within ``operation_timeout``
-    seconds. ``request_timeout`` bounds a single HTTP request.
+    starting, a lost connection, a timeout), the first after
+    ``retry_interval`` seconds, each later one after twice the previous
+    wait; all tries of one call, the waits included, end within
+    ``operation_timeout`` seconds. ``request_timeout`` bounds a single
+    HTTP request.
     """
 
     san_ip: str
@@ -491,7 +493,8 @@ class EdfClient:
                 except TlsVerifyError:
                     raise
                 except _RETRIABLE as e:
-                    wait = max(0.0, s.retry_interval)
+                    # Back off: retry_interval, then twice that, ...
+                    wait = max(0.0, s.retry_interval) * 2 ** (attempt - 1)
                     if (attempt > s.retry_attempts or
                             time.monotonic() + wait >= deadline):
                         raise

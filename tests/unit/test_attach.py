@@ -420,3 +420,45 @@ def test_lock_path_defaults_to_a_private_folder(tmp_path):
             conf.clear_override('lock_path', 'oslo_concurrency')
     assert path.startswith(str(tmp_path))
     assert os.stat(path).st_mode & 0o077 == 0
+
+
+# -- rootwrap filters -----------------------------------------------------
+
+FILTERS_DIR = os.path.join(os.path.dirname(__file__), '..', '..', 'etc',
+                           'glance', 'rootwrap.d')
+
+
+def _allowed(cmd):
+    from oslo_rootwrap import wrapper
+    # load_filters always adds a bare privsep-helper filter of its own;
+    # judge only the lines of datera.filters.
+    ours = [f for f in wrapper.load_filters([FILTERS_DIR])
+            if f.name.startswith('datera-')]
+    return any(f.match(cmd) for f in ours)
+
+
+@pytest.mark.parametrize('cmd', [
+    ['privsep-helper', '--config-file', '/etc/glance/glance-api.conf',
+     '--privsep_context', 'os_brick.privileged.default',
+     '--privsep_sock_path', '/tmp/tmpa1b2/privsep.sock'],
+    ['chown', '1000', '/dev/sdb'],
+    ['chown', '0', '/dev/dm-3'],
+])
+def test_rootwrap_allows_what_the_driver_needs(cmd):
+    assert _allowed(cmd)
+
+
+@pytest.mark.parametrize('cmd', [
+    ['privsep-helper', '--config-file', '/etc/glance/glance-api.conf',
+     '--privsep_context', 'some.other.context',
+     '--privsep_sock_path', '/tmp/x'],
+    ['chown', '1000', '/dev/../etc/shadow'],
+    ['chown', '1000', '/etc/shadow'],
+    ['chown', 'glance', '/dev/sdb'],
+    ['chmod', '0777', '/dev/sdb'],
+    ['tee', '/dev/sdb'],
+    ['dd', 'if=/dev/zero', 'of=/dev/sdb'],
+    ['sh', '-c', 'id'],
+])
+def test_rootwrap_refuses_everything_else(cmd):
+    assert not _allowed(cmd)
