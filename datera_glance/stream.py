@@ -21,6 +21,7 @@ checks the stored md5 at the end.
 """
 
 import collections
+from concurrent import futures
 import errno
 import os
 
@@ -95,6 +96,32 @@ def _translate_os_error(exc, image_id):
         {'image': image_id, 'err': exc})
 
 
+def _make_room(image_id, end, image_size, capacity, grow):
+    """Check that ``end`` bytes fit; grow the device if allowed.
+
+    :returns: the device's capacity, at least ``end``
+    """
+    if image_size and end > image_size:
+        raise exceptions.Invalid(
+            _('Size exceeds: image %(image)s was declared as %(expected)d '
+              'bytes, got at least %(actual)d bytes') %
+            {'image': image_id, 'expected': image_size, 'actual': end})
+    if end <= capacity:
+        return capacity
+    if image_size or grow is None:
+        raise exceptions.BackendException(
+            _('Volume of image %(image)s holds %(capacity)d bytes, cannot '
+              'write up to byte %(end)d') %
+            {'image': image_id, 'capacity': capacity, 'end': end})
+    capacity = grow(end)
+    if capacity < end:
+        raise exceptions.BackendException(
+            _('Volume of image %(image)s was grown but this host sees only '
+              '%(capacity)d bytes, %(end)d needed') %
+            {'image': image_id, 'capacity': capacity, 'end': end})
+    return capacity
+
+
 def _write_all(dest, buf):
     # A raw (unbuffered) file may accept fewer bytes than offered.
     view = memoryview(buf)
@@ -141,41 +168,30 @@ def write_image(dest, source, image_id, chunk_size, hashing_algo,
         except OSError as exc:
             raise _translate_os_error(exc, image_id) from exc
 
-    for buf in utils.chunkreadable(source, chunk_size):
-        if not buf:
-            continue
-        end = written + len(buf)
-        if image_size and end > image_size:
-            raise exceptions.Invalid(
-                _('Size exceeds: image %(image)s was declared as '
-                  '%(expected)d bytes, got at least %(actual)d bytes') %
-                {'image': image_id, 'expected': image_size, 'actual': end})
-        if end > capacity:
-            if image_size or grow is None:
-                raise exceptions.BackendException(
-                    _('Volume of image %(image)s holds %(capacity)d bytes, '
-                      'cannot write up to byte %(end)d') %
-                    {'image': image_id, 'capacity': capacity, 'end': end})
-            capacity = grow(end)
-            if capacity < end:
-                raise exceptions.BackendException(
-                    _('Volume of image %(image)s was grown but this host '
-                      'sees only %(capacity)d bytes, %(end)d needed') %
-                    {'image': image_id, 'capacity': capacity, 'end': end})
+    # md5 and the multihash run side by side: hashlib releases the GIL on
+    # large buffers, and the two hashes, not the device, bound an upload.
+    with futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix='datera-hash') as worker:
+        for buf in utils.chunkreadable(source, chunk_size):
+            if not buf:
+                continue
+            end = written + len(buf)
+            capacity = _make_room(image_id, end, image_size, capacity, grow)
 
-        checksum.update(buf)
-        multihash.update(buf)
-        if verifier is not None:
-            verifier.update(buf)
+            hashing = worker.submit(multihash.update, buf)
+            checksum.update(buf)
+            if verifier is not None:
+                verifier.update(buf)
 
-        if is_zero is not None and is_zero(buf):
-            zero_bytes += len(buf)
-        else:
-            if position != written:
-                on_device(dest.seek, written)
-            on_device(_write_all, dest, buf)
-            position = end
-        written = end
+            if is_zero is not None and is_zero(buf):
+                zero_bytes += len(buf)
+            else:
+                if position != written:
+                    on_device(dest.seek, written)
+                on_device(_write_all, dest, buf)
+                position = end
+            written = end
+            hashing.result()
 
     if image_size and written != image_size:
         raise exceptions.Invalid(
