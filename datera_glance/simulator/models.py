@@ -437,7 +437,8 @@ class Model(object):
             'path': path,
             'uuid': path.rsplit('/', 1)[-1],
             'name': 'sim-node-1',
-            'op_state': 'running',
+            'op_state': 'online',
+            'admin_state': 'online',
             'health': 'ok',
             'causes': [],
             'sw_version': self.sw_version,
@@ -496,7 +497,6 @@ class Model(object):
             'path': row['path'],
             'name': row['name'],
             'parent_path': row['parent_path'],
-            'descr': '',
             'subtenants': children,
         }
 
@@ -655,13 +655,12 @@ class Model(object):
         }
 
     def _render_ai(self, doc):
-        return {
+        rendered = {
             'tenant': doc['tenant'],
             'path': self._ai_path(doc),
             'name': doc['name'],
             'id': doc['id'],
             'uuid': doc['uuid'],
-            'descr': doc.get('descr', ''),
             'health': 'ok',
             'causes': [],
             'admin_state': doc['admin_state'],
@@ -673,6 +672,11 @@ class Model(object):
             'snapshots': [],
             'snapshot_policies': [],
         }
+        # The cluster sends "" for no description, which its own schema
+        # refuses; leave the field out instead.
+        if doc.get('descr'):
+            rendered['descr'] = doc['descr']
+        return rendered
 
     # App instances: exports
 

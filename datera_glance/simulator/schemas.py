@@ -503,7 +503,8 @@ ENDPOINTS = [
                      returns=INITIATOR, entity='initiator'),
     }),
     Endpoint('/initiator_groups', {
-        'create': Op('Create an initiator group', body=INITIATOR_GROUP_CREATE,
+        'create': Op('Make a named group of initiators',
+                     body=INITIATOR_GROUP_CREATE,
                      returns=INITIATOR_GROUP, entity='initiator_group'),
         'read': Op('List initiator groups', body=LIST_QUERY,
                    returns=INITIATOR_GROUP, entity='initiator_group'),
