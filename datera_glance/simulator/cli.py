@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import sys
+import threading
 
 from datera_glance.simulator import models
 from datera_glance.simulator import server
@@ -70,6 +71,9 @@ def build_parser():
     serve.add_argument('--data-ips', type=_csv,
                        help='comma-separated iSCSI portal addresses, '
                             'e.g. 127.0.0.1,127.0.0.2')
+    serve.add_argument('--watch-stdin', action='store_true',
+                       help='stop when stdin reaches end of file (the '
+                            'parent that holds the pipe exited)')
     serve.add_argument('--log-level', default='INFO',
                        choices=['DEBUG', 'INFO', 'WARNING', 'ERROR'])
 
@@ -96,6 +100,9 @@ def serve(args):
     except Exception as e:
         LOG.exception('simulator failed to start: %s', e)
         return 1
+    if args.watch_stdin:
+        threading.Thread(target=_stop_at_stdin_eof, name='stdin-watch',
+                         daemon=True).start()
     try:
         sys.stdout.write(json.dumps(sim.ready_info(), sort_keys=True) + '\n')
         sys.stdout.flush()
@@ -209,6 +216,19 @@ def _table(rows):
     return ['  '.join(str(cell).ljust(width)
                       for cell, width in zip(row, widths)).rstrip()
             for row in rows]
+
+
+def _stop_at_stdin_eof():
+    # A test runner killed outright cannot stop its simulator; the pipe it
+    # held open closes with it, and the simulator stops itself (freeing its
+    # loop devices) instead of living on as an orphan.
+    try:
+        while os.read(sys.stdin.fileno(), 4096):
+            pass
+    except OSError:
+        pass
+    LOG.info('stdin closed')
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def status(args):

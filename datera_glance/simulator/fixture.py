@@ -75,7 +75,7 @@ class SimulatorProcess(object):
     def command(self):
         """The command line that runs this simulator."""
         cmd = [sys.executable, '-m', 'datera_glance.simulator.cli', 'serve',
-               '--data-dir', self.data_dir]
+               '--data-dir', self.data_dir, '--watch-stdin']
         if self.block_devices:
             cmd.append('--block-devices')
         for name, value in sorted(self.serve_options.items()):
@@ -100,8 +100,10 @@ class SimulatorProcess(object):
             raise SimulatorError('simulator already running')
         os.makedirs(self.data_dir, exist_ok=True)
         with open(self.log_file, 'ab') as log:
+            # stdin stays open and unused: if this process dies without
+            # stopping the simulator, the pipe closes and it stops itself.
             self.process = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL,
+                self.command(), stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=log, close_fds=True)
         try:
             line = self._read_ready_line(timeout)
@@ -187,8 +189,10 @@ class SimulatorProcess(object):
         self._close_pipes()
 
     def _close_pipes(self):
-        if self.process is not None and self.process.stdout:
-            self.process.stdout.close()
+        if self.process is not None:
+            for pipe in (self.process.stdin, self.process.stdout):
+                if pipe:
+                    pipe.close()
 
     def __enter__(self):
         if not self.running:

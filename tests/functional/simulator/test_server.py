@@ -106,3 +106,12 @@ def test_running_simulator_without_dir_cleans_up():
         data_dir = sim.data_dir
         assert os.path.isdir(data_dir)
     assert not os.path.exists(data_dir)
+
+
+def test_stops_when_its_parent_goes_away(tmp_path):
+    sim = fixture.SimulatorProcess(str(tmp_path / 'sim')).start()
+    # What the kernel does for a parent that dies: its end of the pipe
+    # closes.
+    sim.process.stdin.close()
+    assert sim.process.wait(timeout=30) == 0
+    sim.stop()
