@@ -123,7 +123,7 @@ class Report:
         size_text = human(size) if size is not None else ''
         time_text = '%.2f s' % seconds if seconds is not None else ''
         rate_text = ''
-        if size and seconds:
+        if size and size >= MiB and seconds:
             rate_text = '%.1f MiB/s' % (size / MiB / seconds)
         self.say(' ok   %-32s %10s %8s %12s  %s' % (
             title, size_text, time_text, rate_text, detail))
@@ -272,9 +272,11 @@ class Demo:
         backend = glance_api.datera_backend(self.sim, name=BACKEND)
         self.api = glance_api.GlanceApi(
             os.path.join(self.work_dir, 'glance'), [backend], debug=False,
-            # web-download may fetch from the local server's port only.
+            # web-download refuses loopback addresses unless allowed: allow
+            # the local server's address and port only.
             extra_config={'import_filtering_opts': {
-                'allowed_ports': self.source_port}})
+                'allowed_hosts': '[127.0.0.1]',
+                'allowed_ports': '[%d]' % self.source_port}})
         self.api.start()
         self.stack.callback(self.api.stop)
         return None, '%s, default backend %s:datera, TLS verified with %s' % (
@@ -284,8 +286,9 @@ class Demo:
         self.chunk = default_chunk_size()
         write_random_file(self.path, self.size)
         self.digests = file_digests(self.path)
-        return self.size, '%d chunks of %s (datera_chunk_size)' % (
-            -(-self.size // self.chunk), human(self.chunk))
+        # No size: the time is the generator's, not the store's.
+        return None, '%s of random data, %d chunks of %s (datera_chunk_size)' % (
+            human(self.size), -(-self.size // self.chunk), human(self.chunk))
 
     def create_image(self):
         out = self.api.run_glance(

@@ -17,6 +17,7 @@ instances only, so they do not depend on each other's leftovers.
 import functools
 import hashlib
 import http.server
+import io
 import os
 import random
 import shutil
@@ -90,6 +91,10 @@ class ImageData:
     def bytes(self):
         return b''.join(self.chunks())
 
+    def file(self):
+        """A file object streaming the contents (what glanceclient reads)."""
+        return _ImageDataReader(self)
+
     @functools.cached_property
     def digests(self):
         """(md5, sha512) hex digests, as glance records them."""
@@ -104,6 +109,21 @@ class ImageData:
             for piece in self.chunks():
                 f.write(piece)
         return path
+
+
+class _ImageDataReader(io.RawIOBase):
+    def __init__(self, data):
+        self.data = data
+        self.offset = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        piece = self.data.read(self.offset, len(buffer))
+        buffer[:len(piece)] = piece
+        self.offset += len(piece)
+        return len(piece)
 
 
 class Deployment:
@@ -225,8 +245,10 @@ def start_deployment(name, sim, work_dir, db_template, file_server=None,
     folder = url = None
     if file_server is not None:
         folder, url = file_server
+        # web-download refuses loopback addresses unless allowed.
         extra['import_filtering_opts'] = {
-            'allowed_ports': int(url.rsplit(':', 1)[1])}
+            'allowed_hosts': '[127.0.0.1]',
+            'allowed_ports': '[%s]' % url.rsplit(':', 1)[1]}
     api = glance_api.GlanceApi(work_dir, [backend],
                                legacy=(name == 'single-store'),
                                extra_config=extra)

@@ -5,6 +5,7 @@ says why, and reads of existing images are still attempted, so they work
 again as soon as the cluster is back, without restarting glance-api.
 """
 
+import io
 import os
 import re
 import urllib.error
@@ -42,7 +43,7 @@ def test_unreachable_backend_disables_writes_but_not_reads(deployment):
     data = conftest.ImageData(3 * MiB + 1, seed=20)
     existing = client.images.create(name='before-outage', disk_format='raw',
                                     container_format='bare')
-    client.images.upload(existing['id'], data.chunks(), image_size=data.size)
+    client.images.upload(existing['id'], data.file(), image_size=data.size)
     assert deployment.image(existing['id'])['status'] == 'active'
 
     api.stop()
@@ -58,7 +59,7 @@ def test_unreachable_backend_disables_writes_but_not_reads(deployment):
     refused = client.images.create(name='during-outage', disk_format='raw',
                                    container_format='bare')
     with pytest.raises(glance_exc.HTTPException):
-        client.images.upload(refused['id'], iter([b'x' * 1024]),
+        client.images.upload(refused['id'], io.BytesIO(b'x' * 1024),
                              image_size=1024)
     assert deployment.image(refused['id'])['status'] == 'queued'
 
@@ -76,7 +77,7 @@ def test_unreachable_backend_disables_writes_but_not_reads(deployment):
     # Writes come back with a restart of glance-api.
     api.restart()
     client = deployment.client()
-    client.images.upload(refused['id'], data.chunks(), image_size=data.size)
+    client.images.upload(refused['id'], data.file(), image_size=data.size)
     assert deployment.image(refused['id'])['status'] == 'active'
     for image_id in (existing['id'], refused['id']):
         client.images.delete(image_id)
