@@ -189,7 +189,8 @@ def query(entities, filter=None, sort=None, offset=0, limit=None):
     :returns: ``(page, total_count, limit)`` where ``total_count`` counts
         the entities after filtering and ``limit`` is the page size used.
     """
-    matches = [e for e in entities if compile_filter(filter)(e)]
+    predicate = compile_filter(filter)
+    matches = [e for e in entities if predicate(e)]
     if sort:
         reverse = sort.startswith('-')
         key = sort.lstrip('-+')
