@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 
+from datera_glance.simulator import dataplane
 from datera_glance.simulator import models
 from datera_glance.simulator import server
 
@@ -97,6 +98,9 @@ def serve(args):
         resize_seconds=args.resize_seconds, data_ips=args.data_ips)
     try:
         sim.start()
+    except dataplane.DataPlaneError as e:
+        LOG.error('simulator failed to start: %s', e)
+        return 1
     except Exception as e:
         LOG.exception('simulator failed to start: %s', e)
         return 1
