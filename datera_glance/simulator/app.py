@@ -7,7 +7,8 @@ formats answers the way a Datera cluster does:
 - success: ``{"tenant", "path", "version", "data"}``, plus ``metadata``
   (``offset``, ``limit``, ``total_count``, ``request_count``) on lists;
 - errors: ``{"name", "code", "http", "message", "ts", "api_req"}``, the
-  fields dfs_sdk (``message``) and Datera's Go SDK read;
+  fields dfs_sdk (``message``) and Datera's Go SDK read, plus the
+  envelope's ``tenant``, ``path`` and ``version``;
 - ``PUT /login`` answers ``{"key", "version", "request_time"}`` and
   ``GET /api`` the bare schema document, as the cluster does.
 
@@ -106,8 +107,10 @@ HANDLERS = {
     ('/storage_nodes/:uuid', 'read'): lambda c: _one(
         [n for n in c.model.storage_nodes() if n['uuid'] == c.uuid],
         'Storage node %s does not exist' % c.uuid),
+    # parent_path defaults to /root whatever the tenant header says, as
+    # the cluster's schema documents.
     ('/tenants', 'create'): lambda c: c.model.create_tenant(
-        c.body['name'], c.body.get('parent_path', c.tenant)),
+        c.body['name'], c.body.get('parent_path', models.ROOT_TENANT)),
     ('/tenants', 'read'): lambda c: c.model.list_tenants(c.tenant),
     ('/app_instances', 'create'): lambda c: c.model.create_app_instance(
         c.tenant, c.body),
@@ -238,8 +241,19 @@ def _now_iso():
 
 
 def error_body(status, message, version=None, tenant=None, op=None):
-    """An error answer in the cluster's format."""
+    """An error answer in the cluster's format.
+
+    Besides the error fields, it repeats the envelope's ``tenant``,
+    ``path`` and ``version`` (no ``data``), so every answer names them.
+    """
+    path = flask.request.path if flask.has_request_context() else None
+    api_path = path
+    if path and version and path.startswith('/%s/' % version):
+        api_path = path[len(version) + 1:]
     return {
+        'tenant': tenant,
+        'path': api_path,
+        'version': version,
         'name': _ERROR_NAMES.get(status, 'ApiError'),
         'code': status,
         'http': status,
@@ -249,8 +263,7 @@ def error_body(status, message, version=None, tenant=None, op=None):
             'version': version,
             'op': op,
             'tenant': tenant,
-            'path': flask.request.path if flask.has_request_context()
-            else None,
+            'path': path,
         },
     }
 
@@ -411,7 +424,14 @@ def create_app(model, dataplane=None, username='admin', password='password',
 
     def answer(status, message):
         version = (flask.request.view_args or {}).get('version')
-        tenant = getattr(flask.g, 'sim_tenant', None)
+        if version is None:
+            # Unknown paths have no view arguments; name the version the
+            # URL asked for, if any.
+            first = flask.request.path.split('/')[1:2]
+            version = first[0] if first and first[0] in (
+                schemas.API_VERSIONS) else None
+        tenant = getattr(flask.g, 'sim_tenant', None) or (
+            flask.request.headers.get('tenant') or models.ROOT_TENANT)
         return _json(error_body(status, message, version=version,
                                 tenant=tenant,
                                 op=flask.request.method), status)

@@ -74,8 +74,18 @@ def test_delete_answers_json_with_the_deleted_entity(client):
     assert r.json['path'] == AI_URL
 
 
+def test_errors_name_the_request_like_the_envelope(client):
+    r = client.get(AI_URL)
+    _assert_error(r, 404)
+    assert (r.json['tenant'], r.json['path'], r.json['version']) == (
+        T, AI_URL, client.version)
+    assert r.json['api_req']['op'] == 'GET'
+
+
 def test_unknown_path_is_a_json_404(client):
-    _assert_error(client.get('/no_such_thing'), 404, 'No such endpoint')
+    r = client.get('/no_such_thing')
+    _assert_error(r, 404, 'No such endpoint')
+    assert r.json['version'] == client.version
     _assert_error(client.client.get('/v9/app_instances'), 404)
 
 
@@ -183,6 +193,11 @@ def test_tenants_are_isolated(client):
 
 def test_unknown_tenant_header_is_404(client):
     _assert_error(client.get('/app_instances', tenant='/root/nope'), 404)
+
+
+def test_new_tenants_go_under_root_unless_a_parent_is_given(client):
+    r = client.post('/tenants', {'name': 'sibling'})
+    assert r.json['data']['path'] == '/root/sibling'
 
 
 def test_nested_tenants(client):

@@ -1,6 +1,8 @@
 """Datera's own SDK (dfs_sdk, through the project's compat import) driving
 the simulator's REST API, served over plain HTTP in this process."""
 
+import threading
+
 import pytest
 
 from datera_glance.sdk_compat import exceptions as sdk_exc
@@ -233,3 +235,41 @@ def test_initiator_group_membership_drives_exports(api, dataplane):
     assert dataplane.exported_initiators(si['uuid']) == {h.IQN1, h.IQN2}
     group.members.remove('/initiators/%s' % h.IQN1, tenant=TENANT)
     assert dataplane.exported_initiators(si['uuid']) == {h.IQN2}
+
+
+def test_hosts_adding_themselves_at_once_all_end_up_in_the_acl(
+        served, tmp_path, dataplane):
+    api = h.sdk_api(served.port, 'v2.2', tmp_path)
+    ai = _create_tenant_and_ai(api)
+    ai.set(tenant=TENANT, admin_state='online')
+    iqns = ['iqn.1993-08.org.debian:01:host%02d' % i for i in range(8)]
+    start = threading.Barrier(len(iqns))
+    errors = []
+
+    def host(i, iqn):
+        try:
+            # Each host has its own SDK object, session and schema cache.
+            mine = h.sdk_api(served.port, 'v2.2', tmp_path / str(i))
+            init = mine.initiators.create(tenant=TENANT, id=iqn,
+                                          name='host%02d' % i, force=True)
+            si = mine.app_instances.get(h.AI_ID, tenant=TENANT) \
+                .storage_instances.get('storage-1', tenant=TENANT)
+            start.wait(timeout=30)
+            si.acl_policy.initiators.add(init['path'], tenant=TENANT)
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    for i in range(len(iqns)):
+        (tmp_path / str(i)).mkdir()
+    threads = [threading.Thread(target=host, args=(i, iqn))
+               for i, iqn in enumerate(iqns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    si = ai.storage_instances.get('storage-1', tenant=TENANT)
+    assert sorted(p['path'] for p in si['acl_policy']['initiators']) == [
+        '/initiators/' + iqn for iqn in iqns]
+    assert si['active_initiators'] == iqns
+    assert dataplane.exported_initiators(si['uuid']) == set(iqns)
