@@ -191,9 +191,14 @@ class Simulator(object):
 
     def stop(self):
         """Stop serving, remove exports, free loop devices, close state."""
-        for server in self._servers:
-            if self._threads:
-                server.shutdown()
+        if self._threads:
+            # shutdown() waits up to a poll interval: stop both at once.
+            stoppers = [threading.Thread(target=server.shutdown)
+                        for server in self._servers]
+            for stopper in stoppers:
+                stopper.start()
+            for stopper in stoppers:
+                stopper.join()
         for server in self._servers:
             server.server_close()
         for thread in self._threads:
