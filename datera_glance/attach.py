@@ -323,12 +323,21 @@ class Attacher:
         if self.settings.initiator_name:
             return self.settings.initiator_name
         if self.settings.transport != 'local':
-            props = brick_connector.get_connector_properties(
-                self.settings.root_helper, None,
-                self.settings.use_multipath, False)
+            try:
+                props = brick_connector.get_connector_properties(
+                    self.settings.root_helper, None,
+                    self.settings.use_multipath, False)
+            except Exception as e:
+                # E.g. privsep cannot start: the store stays usable with
+                # a derived name, and the attach itself will report it.
+                LOG.warning('Could not read this host\'s iSCSI initiator '
+                            'name through os-brick: %s', e)
+                props = {}
             if props.get('initiator'):
                 return props['initiator']
-        return derived_initiator_name()
+        name = derived_initiator_name()
+        LOG.info('Using initiator name %s for this host', name)
+        return name
 
     def _ensure_initiator(self):
         if not self._registered:

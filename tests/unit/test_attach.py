@@ -124,6 +124,16 @@ def test_initiator_name_falls_back_to_the_derived_one(lock_dir):
     assert attacher.initiator_iqn == attach.derived_initiator_name()
 
 
+def test_initiator_name_survives_os_brick_failing(lock_dir):
+    os.makedirs(lock_dir)
+    with mock.patch.object(attach.brick_connector,
+                           'get_connector_properties',
+                           side_effect=FileNotFoundError('sudo')):
+        attacher = attach.Attacher(FakeEdf(), _settings(
+            lock_dir, transport='iscsi', initiator_name=None))
+    assert attacher.initiator_iqn == attach.derived_initiator_name()
+
+
 def test_iscsi_transport_uses_os_brick_iscsi_connector(lock_dir):
     os.makedirs(lock_dir)
     with mock.patch.object(attach.brick_connector.InitiatorConnector,
