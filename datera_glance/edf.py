@@ -165,6 +165,7 @@ class _Connection(sdk_connection.ApiConnection):
         self._request_timeout = request_timeout
         self._schema_file = schema_file
         self._deadline = threading.local()
+        self._sent_key = threading.local()
         self._verify_tls = verify
         self._session = requests.Session()
         # glance-api serves requests on threads; let them share the pool.
@@ -205,6 +206,7 @@ class _Connection(sdk_connection.ApiConnection):
         url = self._get_request_attrs(urlpath)[-1]
         headers = dict(headers or {})
         headers.update(self._extra_headers or {})
+        self._sent_key.value = headers.get('Auth-Token')
         started = time.monotonic()
         try:
             resp = self._session.request(
@@ -273,11 +275,19 @@ class _Connection(sdk_connection.ApiConnection):
         return schema
 
     def login(self, **params):
-        """Log in, then load the schema and the product version once."""
+        """Log in, then read the product version (and the schema once).
+
+        When the key this thread was refused with has already been
+        replaced by another thread's login, that new key is used instead
+        of logging in once more per thread.
+        """
         body = {'name': self._username, 'password': self._password}
         if self._ldap_server:
             body['remote_server'] = self._ldap_server
+        refused = getattr(self._sent_key, 'value', None)
         with self._lock:
+            if self._logged_in and refused and refused != self._key:
+                return
             resp = self._http_connect_request(
                 'PUT', '/login', headers={'content-type': _JSON},
                 body=json.dumps(body), sensitive=True)[0]
@@ -290,8 +300,9 @@ class _Connection(sdk_connection.ApiConnection):
             if self.reader is None:
                 reader_cls = sdk_connection.get_reader(self._version)
                 self.reader = reader_cls(self._load_schema())
-            if self._product_version is None:
-                self._product_version = self._raw_get('/system')['sw_version']
+            # Read again at every login: an upgraded cluster (which ends
+            # every session) may have moved the metadata endpoint.
+            self._product_version = self._raw_get('/system')['sw_version']
             self._logged_in = True
 
 

@@ -199,7 +199,7 @@ def test_expired_keys_log_in_again(file_sim, client):
     file_sim.expire_keys()
     assert client.volume_size_gib(image) == 1
     assert len(calls(file_sim, 'PUT', '/login')) == 2
-    assert len(calls(file_sim, 'GET', '/system')) == 1
+    assert len(calls(file_sim, 'GET', '/api')) == 1
 
 
 def test_tenant_is_created_once(file_sim, client):

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import stat
+import threading
 import time
 
 from glance_store import exceptions
@@ -360,7 +361,7 @@ def test_expired_key_logs_in_again(fake, client):
     fake.key = 'key-2'      # the server forgot key-1
     assert client.volume_size_gib(IMAGE) == 3
     assert fake.count('PUT', '/login') == 2
-    assert fake.count('GET', '/system') == 1, 'product version is kept'
+    assert fake.count('GET', '/api') == 1, 'the schema is kept'
 
 
 # -- bounded retries ----------------------------------------------------------
@@ -705,3 +706,26 @@ def test_wait_export_ready_times_out_with_a_clear_error(fake, client):
                      'admin_state': 'online', 'op_state': 'unavailable'}})
     with pytest.raises(exceptions.BackendException, match=IMAGE):
         client.wait_export_ready(IMAGE, 0.3)
+
+
+def test_threads_refused_together_log_in_once(fake, client):
+    _volume_route(fake)
+    client.volume_size_gib(IMAGE)
+    fake.key = 'key-2'
+    barrier = threading.Barrier(4, timeout=10)
+    results, errors = [], []
+
+    def worker():
+        try:
+            barrier.wait()
+            results.append(client.volume_size_gib(IMAGE))
+        except Exception as e:
+            errors.append(e)
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not errors and results == [3] * 4
+    # Without sharing the new key, each refused thread would log in.
+    assert fake.count('PUT', '/login') == 2
