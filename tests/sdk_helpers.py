@@ -8,6 +8,7 @@ logging private to the test.
 """
 
 import os
+import uuid
 
 from datera_glance.sdk_compat import connection
 from datera_glance.sdk_compat import dfs_sdk
@@ -42,8 +43,10 @@ def make_api(sim, version='v2.2', tenant=None, secure=True, ca_file=None,
         ``retry_503_type=None`` or ``retry_connection_type=None`` to see
         failures at once instead of the SDK's retries (up to 300 s).
     """
-    kwargs.setdefault('schema_loc', os.path.join(
-        sim.data_dir, '.sdk-schema-cache-%s.json' % version))
+    # One cache file per API object: the SDK writes it without locking or
+    # renaming, so API objects made in parallel must not share one.
+    cache = '.sdk-schema-%s-%s.json' % (version, uuid.uuid4().hex)
+    kwargs.setdefault('schema_loc', os.path.join(sim.data_dir, cache))
     api = dfs_sdk.get_api(
         sim.host, username or sim.username, password or sim.password,
         version, tenant=tenant, secure=secure,
