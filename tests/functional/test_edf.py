@@ -358,3 +358,30 @@ def test_export_after_another_host_took_it_offline(file_sim, client):
     file_sim.force_offline(image, tenant=TENANT)
     client.wait_export_ready(image, 10)
     assert app_instances(file_sim)[image]['admin_state'] == 'online'
+
+
+def test_grow_survives_a_dropped_answer(file_sim, client):
+    image = new_image()
+    client.create_image_volume(image, 1, 3, 'hybrid', True)
+    file_sim.fail_next('PUT', r'/volume-1$', kind='drop_after')
+    client.grow_image_volume(image, 2)
+    assert client.volume_size_gib(image) == 2
+
+
+@pytest.mark.parametrize('path', [r'/acl_policy/initiators$',
+                                  r'/app_instances/[^/]+$'])
+def test_export_and_unexport_survive_dropped_answers(file_sim, client, path):
+    image = new_image()
+    iqn = 'iqn.2010-10.org.openstack:host-a'
+    client.create_image_volume(image, 1, 3, 'hybrid', True)
+    client.ensure_initiator(iqn, 'OpenStack-a')
+    file_sim.fail_next('PUT', path, kind='drop_after')
+    client.export_to(image, iqn)
+    client.wait_export_ready(image, 10)
+    admin_state = app_instances(file_sim)[image]['admin_state']
+    assert admin_state == 'online'
+    file_sim.fail_next('PUT', path, kind='drop_after')
+    client.unexport_from(image, iqn)
+    ai = app_instances(file_sim)[image]
+    assert ai['admin_state'] == 'offline'
+    assert ai['storage_instances'][0]['acl_policy']['initiators'] == []
