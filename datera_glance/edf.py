@@ -24,6 +24,7 @@ by that id, never looked up by name.
 """
 
 import atexit
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -132,20 +133,23 @@ class TlsVerifyError(sdk_exc.ApiConnectionError):
 
 
 _schema_dir_lock = threading.Lock()
-_private_schema_dir = None
+_private_schema_dir = (None, None)      # (pid, path)
 
 
 def _private_dir():
     """A schema cache folder only this process uses (mode 0700)."""
     global _private_schema_dir
     with _schema_dir_lock:
-        if _private_schema_dir is None:
+        pid, path = _private_schema_dir
+        # A forked worker gets its own: the parent removes its folder when
+        # it exits.
+        if pid != os.getpid() or not os.path.isdir(path):
             # mkdtemp creates the folder 0700 under a fresh random name, so
             # nothing else can plant or read files in it.
-            _private_schema_dir = tempfile.mkdtemp(
-                prefix='datera-glance-schema-')
-            atexit.register(shutil.rmtree, _private_schema_dir, True)
-        return _private_schema_dir
+            path = tempfile.mkdtemp(prefix='datera-glance-schema-')
+            atexit.register(shutil.rmtree, path, True)
+            _private_schema_dir = (os.getpid(), path)
+        return path
 
 
 class _Connection(sdk_connection.ApiConnection):
@@ -260,18 +264,19 @@ class _Connection(sdk_connection.ApiConnection):
         cache = cache if isinstance(cache, dict) else {}
         cache[self._version] = schema
         # Write aside and rename: a reader never sees half a file.
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self._schema_file))
+        tmp = None
         try:
+            fd, tmp = tempfile.mkstemp(
+                dir=os.path.dirname(self._schema_file))
             with os.fdopen(fd, 'wb') as f:
                 f.write(json.dumps(cache).encode('utf-8'))
             os.replace(tmp, self._schema_file)
         except OSError as e:
             LOG.warning('Could not cache the Datera API schema in %(f)s: '
                         '%(e)s', {'f': self._schema_file, 'e': e})
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            if tmp:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         return schema
 
     def login(self, **params):

@@ -385,3 +385,15 @@ def test_export_and_unexport_survive_dropped_answers(file_sim, client, path):
     ai = app_instances(file_sim)[image]
     assert ai['admin_state'] == 'offline'
     assert ai['storage_instances'][0]['acl_policy']['initiators'] == []
+
+
+def test_debug_logs_hold_neither_password_nor_token(file_sim, client, caplog):
+    with caplog.at_level(logging.DEBUG):
+        image = new_image()
+        client.create_image_volume(image, 1, 3, 'hybrid', True)
+        file_sim.expire_keys()      # a re-login, logged as well
+        client.set_image_metadata(image, {'type': 'image'})
+        client.delete_image_volume(image)
+    assert 'Datera API POST /app_instances' in caplog.text
+    assert client._conn._key not in caplog.text
+    assert file_sim.password not in caplog.text

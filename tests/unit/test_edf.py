@@ -729,3 +729,27 @@ def test_threads_refused_together_log_in_once(fake, client):
     assert not errors and results == [3] * 4
     # Without sharing the new key, each refused thread would log in.
     assert fake.count('PUT', '/login') == 2
+
+
+def test_unwritable_schema_cache_only_costs_a_warning(fake, tmp_path, caplog):
+    client = make_client(fake, tmp_path)
+    os.makedirs(str(tmp_path / 'schema'), mode=0o700)
+    os.chmod(str(tmp_path / 'schema'), 0o500)
+    try:
+        if os.access(str(tmp_path / 'schema'), os.W_OK):
+            # root writes anyway: take the folder away instead.
+            client._schema_file = lambda: str(tmp_path / 'gone' / 'x.json')
+        with caplog.at_level(logging.WARNING):
+            client.check_connection()
+    finally:
+        os.chmod(str(tmp_path / 'schema'), 0o700)
+    assert 'Could not cache' in caplog.text
+
+
+def test_forked_worker_gets_its_own_private_schema_folder(monkeypatch):
+    first = edf._private_dir()
+    assert edf._private_dir() == first
+    monkeypatch.setattr(edf.os, 'getpid', lambda: -1)
+    second = edf._private_dir()
+    assert second != first
+    assert stat.S_IMODE(os.stat(second).st_mode) == 0o700
