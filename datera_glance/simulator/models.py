@@ -370,6 +370,9 @@ class Model(object):
         expires = (self.clock() + self.key_ttl
                    if self.key_ttl is not None else None)
         with self._write() as db:
+            # Forget dead sessions so the table does not grow forever.
+            db.execute('DELETE FROM sessions WHERE expires < ?',
+                       (self.clock(),))
             db.execute('INSERT INTO sessions VALUES (?, ?, ?)',
                        (key, name, expires))
         return key
@@ -856,6 +859,10 @@ class Model(object):
         to someone) needs ``force``, which cuts them off.
         """
         tenant = normalize_tenant(tenant)
+        for unsupported in ('storage_instances', 'restore_point'):
+            if unsupported in body:
+                raise Invalid('Changing %s is not supported by the '
+                              'simulator' % unsupported)
         with self._write() as db:
             doc = self._load_ai(db, tenant, ai_id)
             if 'name' in body and body['name'] != doc['name']:
@@ -931,8 +938,22 @@ class Model(object):
         return self._render_si(doc, self._find_si(doc, si_name))
 
     def update_storage_instance(self, tenant, ai_id, si_name, body):
-        """Change an SI's ACL (full replace) or access control mode."""
+        """Change an SI's ACL (full replace) or access control mode.
+
+        The simulator keeps one admin state per app instance, has no CHAP
+        and creates volumes only with their app instance: asking for those
+        is Invalid rather than silently ignored.
+        """
         tenant = normalize_tenant(tenant)
+        if 'admin_state' in body:
+            raise Invalid('Set admin_state on the app instance; the '
+                          'simulator does not change it per storage '
+                          'instance')
+        if body.get('auth', {}).get('type', 'none') != 'none':
+            raise Invalid('CHAP is not supported by the simulator')
+        if 'volumes' in body:
+            raise Invalid('Changing volumes through the storage instance '
+                          'is not supported by the simulator')
         with self._write() as db:
             doc = self._load_ai(db, tenant, ai_id)
             si = self._find_si(doc, si_name)
@@ -942,9 +963,6 @@ class Model(object):
                 si['access_control_mode'] = body['access_control_mode']
             if 'ip_pool' in body:
                 si['ip_pool'] = body['ip_pool']['path']
-            if 'volumes' in body:
-                raise Invalid('Changing volumes through the storage '
-                              'instance is not supported by the simulator')
             self._save_ai(db, doc)
             self._sync_ai(db, doc)
             return self._render_si(doc, si)

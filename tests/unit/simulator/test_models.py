@@ -477,3 +477,28 @@ def test_paging_and_sorting():
     page, _total, limit = models.query(entities, sort='-name')
     assert [e['name'] for e in page] == ['n4', 'n3', 'n2', 'n1', 'n0']
     assert limit == models.DEFAULT_LIST_LIMIT
+
+
+def test_unsupported_changes_are_refused_not_ignored(model):
+    model.create_app_instance(T, h.ai_body())
+    for body in ({'admin_state': 'online'}, {'auth': {'type': 'chap'}},
+                 {'volumes': [{'name': 'volume-2', 'size': 1}]}):
+        with pytest.raises(models.Invalid):
+            model.update_storage_instance(T, AI, 'storage-1', body)
+    with pytest.raises(models.Invalid):
+        model.update_app_instance(T, AI, {'restore_point': 'x'})
+    with pytest.raises(models.Invalid):
+        model.create_app_instance(T, dict(h.ai_body(name='clone'),
+                                          clone_src={'path': '/x'}))
+    si = model.update_storage_instance(T, AI, 'storage-1',
+                                       {'auth': {'type': 'none'}})
+    assert si['auth']['type'] == 'none'
+
+
+def test_dead_sessions_are_forgotten_at_the_next_login(model, clock):
+    model.configure(key_ttl=10)
+    model.login('admin', 'password')
+    clock.now += 11
+    model.login('admin', 'password')
+    rows = model._read().execute('SELECT COUNT(*) FROM sessions').fetchone()
+    assert rows[0] == 1
