@@ -211,11 +211,28 @@ def exported_links(sim):
     return links
 
 
+def KeptSimulator(data_dir, **options):
+    """A simulator process that outlives the demo (``--keep``).
+
+    The fixture's simulator stops itself when its parent goes away, which
+    is what tests want; ``--keep`` wants the opposite.
+    """
+    from datera_glance.simulator import fixture
+
+    class _Kept(fixture.SimulatorProcess):
+        def command(self):
+            return [arg for arg in super(_Kept, self).command()
+                    if arg != '--watch-stdin']
+
+    return _Kept(data_dir, **options)
+
+
 class Demo:
     """The demo's steps, sharing the services they start."""
 
-    def __init__(self, work_dir, size, import_size, report):
+    def __init__(self, work_dir, size, import_size, report, keep=False):
         self.work_dir = work_dir
+        self.keep = keep
         self.size = size
         self.import_size = import_size
         self.report = report
@@ -258,8 +275,10 @@ class Demo:
         from datera_glance.simulator import fixture
         # Loop devices when root can make them, as a real volume would be.
         block = os.geteuid() == 0 and shutil.which('losetup') is not None
-        self.sim = fixture.SimulatorProcess(
-            os.path.join(self.work_dir, 'simulator'), block_devices=block)
+        factory = (KeptSimulator if self.keep
+                   else fixture.SimulatorProcess)
+        self.sim = factory(os.path.join(self.work_dir, 'simulator'),
+                           block_devices=block)
         self.sim.start()
         self.stack.callback(self.sim.stop)
         return None, '%s (%s)' % (self.sim.api_url, 'loop devices'
@@ -287,8 +306,9 @@ class Demo:
         write_random_file(self.path, self.size)
         self.digests = file_digests(self.path)
         # No size: the time is the generator's, not the store's.
-        return None, '%s of random data, %d chunks of %s (datera_chunk_size)' % (
-            human(self.size), -(-self.size // self.chunk), human(self.chunk))
+        chunks = -(-self.size // self.chunk)
+        return None, '%s of random data, %d chunks of %s' % (
+            human(self.size), chunks, human(self.chunk))
 
     def create_image(self):
         out = self.api.run_glance(
@@ -415,7 +435,7 @@ def main(argv=None):
     report = Report()
     work_dir = tempfile.mkdtemp(prefix='datera-glance-demo-')
     demo = Demo(work_dir, args.size_mib * MiB + 12345, 40 * MiB + 777,
-                report)
+                report, keep=args.keep)
     report.say('Datera glance store demo (work folder %s)' % work_dir)
     status = 0
     try:
