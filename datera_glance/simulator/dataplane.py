@@ -88,6 +88,7 @@ class DataPlane(object):
         self._lock = threading.RLock()
         self._exports = {}  # si_uuid -> _Export
         self._loops = {}  # volume_uuid -> /dev/loopN
+        self._closed = False
         os.makedirs(self.volume_dir, exist_ok=True)
         os.makedirs(self.export_dir, exist_ok=True)
         self._remove_leftovers()
@@ -105,6 +106,7 @@ class DataPlane(object):
         size, so a retried create is harmless.
         """
         with self._lock:
+            self._check_open()
             path = self.volume_path(volume_uuid)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
             try:
@@ -121,6 +123,7 @@ class DataPlane(object):
         ``blockdev --getsize64`` shows the new size at once).
         """
         with self._lock:
+            self._check_open()
             path = self.volume_path(volume_uuid)
             if os.path.getsize(path) < size_gib * GiB:
                 os.truncate(path, size_gib * GiB)
@@ -131,6 +134,7 @@ class DataPlane(object):
     def delete_volume(self, volume_uuid):
         """Unexport a volume everywhere and delete its backing file."""
         with self._lock:
+            self._check_open()
             for si_uuid, export in list(self._exports.items()):
                 if export.volume_uuid == volume_uuid:
                     self._unexport(si_uuid)
@@ -158,6 +162,7 @@ class DataPlane(object):
         initiators = frozenset(initiator_iqns or ())
         ips = tuple(ips or ())
         with self._lock:
+            self._check_open()
             old = self._exports.get(si_uuid)
             if not initiators or not ips:
                 self._unexport(si_uuid)
@@ -216,14 +221,20 @@ class DataPlane(object):
 
         Called when the simulator stops: a link left pointing at a detached
         ``/dev/loopN`` would later lead a host to someone else's device.
+        Changes after this raise DataPlaneError.
         """
         with self._lock:
+            self._closed = True
             for si_uuid in list(self._exports):
                 self._unexport(si_uuid)
             for volume_uuid in list(self._loops):
                 self._detach(volume_uuid)
 
     # Internals
+
+    def _check_open(self):
+        if self._closed:
+            raise DataPlaneError('the data plane is stopped')
 
     def _host_dir(self, iqn):
         if not iqn or '/' in iqn or iqn in ('.', '..'):

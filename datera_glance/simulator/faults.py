@@ -126,6 +126,8 @@ class FaultInjector(object):
         self.app = app
         self.model = model
         self._lock = threading.Lock()
+        self._idle = threading.Condition(threading.Lock())
+        self._in_flight = 0
         self._failures = []
         self._latencies = []
         self._log = collections.deque(maxlen=log_size)
@@ -184,7 +186,29 @@ class FaultInjector(object):
 
     # WSGI
 
+    @property
+    def in_flight(self):
+        """How many API or admin requests are being handled now."""
+        with self._idle:
+            return self._in_flight
+
+    def wait_idle(self, timeout):
+        """Wait until no request is being handled; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0,
+                                       timeout)
+
     def __call__(self, environ, start_response):
+        with self._idle:
+            self._in_flight += 1
+        try:
+            return self._handle(environ, start_response)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _handle(self, environ, start_response):
         path = environ.get('PATH_INFO', '') or '/'
         if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + '/'):
             return self._admin(environ, start_response)

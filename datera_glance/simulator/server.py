@@ -29,6 +29,8 @@ TLS_DIR = 'tls'
 # A client that connects and then says nothing must not hold a server
 # thread forever.
 REQUEST_TIMEOUT = 300
+# How long a stop waits for requests already being handled.
+STOP_GRACE = 10
 
 
 def state_path(data_dir):
@@ -205,6 +207,14 @@ class Simulator(object):
             thread.join(timeout=10)
         self._servers = []
         self._threads = []
+        # Requests already accepted still run in their threads; let them
+        # finish before the exports go, or one could attach a loop device
+        # after close() and leak it. Those that do not finish in time find
+        # the data plane closed.
+        if self.injector is not None and not self.injector.wait_idle(
+                STOP_GRACE):
+            LOG.warning('requests still running after %ss; stopping anyway',
+                        STOP_GRACE)
         if self.dataplane is not None:
             self.dataplane.close()
         close = getattr(self.model, 'close', None)

@@ -271,3 +271,12 @@ def test_block_devices_without_root_are_refused(dirs, monkeypatch):
     monkeypatch.setattr(os, 'geteuid', lambda: 1000)
     with pytest.raises(dataplane.DataPlaneError, match='root'):
         dataplane.DataPlane(*dirs, block_devices=True)
+
+
+def test_a_closed_data_plane_refuses_changes(plane):
+    plane.create_volume('vol-a', 1)
+    plane.close()
+    with pytest.raises(dataplane.DataPlaneError, match='stopped'):
+        plane.sync_exports('si-a', TARGET, IPS, 'vol-a', [HOST1])
+    with pytest.raises(dataplane.DataPlaneError, match='stopped'):
+        plane.grow_volume('vol-a', 2)

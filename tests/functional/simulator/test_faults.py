@@ -5,12 +5,14 @@ REST application, so they test the transport and the middleware alone;
 test_sdk_faults.py shows the same faults through the real API and SDK.
 """
 
+import concurrent.futures
 import time
 
 import pytest
 import requests
 
 from datera_glance.simulator import faults
+from tests.functional.simulator import helpers
 from tests.functional.simulator import stubs
 
 
@@ -203,3 +205,27 @@ def test_unknown_admin_path_is_a_json_404(admin):
     resp = admin('GET', '/nothing')
     assert resp.status_code == 404
     assert resp.json()['message']
+
+
+def test_stop_lets_requests_in_flight_finish(sim, info):
+    sim.injector.add_latency(1.0, 'GET', '/system')
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(requests.get, info['api_url'] + '/v2.2/system',
+                              verify=info['ca_file'], timeout=30)
+        helpers.wait_for(lambda: sim.injector.in_flight == 1,
+                         message='request in flight')
+        sim.stop()
+        assert pending.result().status_code == 200
+    assert sim.injector.in_flight == 0
+
+
+def test_wait_idle_times_out_while_a_request_runs(sim, info):
+    sim.injector.add_latency(1.0)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(requests.get, info['http_url'] + '/v2.2/x',
+                              timeout=30)
+        helpers.wait_for(lambda: sim.injector.in_flight == 1,
+                         message='request in flight')
+        assert sim.injector.wait_idle(0.05) is False
+        assert sim.injector.wait_idle(30) is True
+        assert pending.result().status_code == 200
