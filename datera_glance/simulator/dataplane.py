@@ -169,10 +169,11 @@ class DataPlane(object):
                 if old:
                     self._detach_if_unused(old.volume_uuid)
                 return
+            # Check every name before changing anything.
+            host_dirs = [self._host_dir(iqn) for iqn in sorted(initiators)]
             target = self._attach(volume_uuid)
             links = set()
-            for iqn in sorted(initiators):
-                host_dir = self._host_dir(iqn)
+            for host_dir in host_dirs:
                 os.makedirs(host_dir, exist_ok=True)
                 for ip in ips:
                     link = os.path.join(host_dir,
@@ -237,7 +238,9 @@ class DataPlane(object):
             raise DataPlaneError('the data plane is stopped')
 
     def _host_dir(self, iqn):
-        if not iqn or '/' in iqn or iqn in ('.', '..'):
+        if (not iqn or '/' in iqn or '\0' in iqn or iqn.startswith('.')
+                or len(iqn) > 223):
+            # 223: the longest iSCSI name (RFC 3720).
             raise DataPlaneError('invalid initiator name %r' % iqn)
         return os.path.join(self.export_dir, iqn)
 

@@ -280,3 +280,12 @@ def test_a_closed_data_plane_refuses_changes(plane):
         plane.sync_exports('si-a', TARGET, IPS, 'vol-a', [HOST1])
     with pytest.raises(dataplane.DataPlaneError, match='stopped'):
         plane.grow_volume('vol-a', 2)
+
+
+def test_a_refused_sync_changes_nothing(plane, dirs):
+    plane.create_volume('vol-a', 1)
+    plane.sync_exports('si-a', TARGET, IPS, 'vol-a', [HOST1])
+    with pytest.raises(dataplane.DataPlaneError):
+        plane.sync_exports('si-a', TARGET, IPS, 'vol-a', [HOST2, '.hidden'])
+    assert sorted(os.listdir(dirs[1])) == [HOST1]
+    assert plane.exported_initiators('si-a') == {HOST1}
