@@ -160,8 +160,8 @@ class Transport:
             use_multipath=settings.use_multipath)
 
     def connect(self, props):
-        """Connect; return the device path."""
-        return self.connector.connect_volume(props)['path']
+        """Connect; return os-brick's device info (``path`` and more)."""
+        return self.connector.connect_volume(props)
 
     def disconnect(self, props, device_info):
         self.connector.disconnect_volume(props, device_info, force=True)
@@ -393,15 +393,14 @@ class Attacher:
         LOG.debug('Connecting image %(image)s: %(props)s',
                   {'image': image_id, 'props': props})
         try:
-            device_path = self._transport.connect(props)
+            device_info = self._transport.connect(props)
         except exceptions.GlanceStoreException:
             raise
         except Exception as e:
             raise exceptions.BackendException(
                 _('Could not connect the volume of image %(image)s: '
                   '%(e)s') % {'image': image_id, 'e': e})
-        return device_path, props, {'type': self._transport.name,
-                                    'path': device_path}
+        return device_info['path'], props, device_info
 
     def _release(self, image_id, props, device_info, quiet):
         """Disconnect and unexport this host.

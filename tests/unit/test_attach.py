@@ -375,6 +375,44 @@ def test_same_image_attach_is_serialized(host):
     assert second_done.is_set()
 
 
+def test_iscsi_attach_hands_os_brick_its_own_device_info_back(lock_dir):
+    os.makedirs(lock_dir)
+    brick = mock.Mock()
+    info = {'type': 'block', 'path': '/dev/sdz', 'scsi_wwn': '36e00'}
+    brick.connect_volume.return_value = info
+    brick.extend_volume.return_value = 5 * 1024 ** 3
+    edf = FakeEdf()
+    with mock.patch.object(attach.brick_connector.InitiatorConnector,
+                           'factory', return_value=brick):
+        attacher = attach.Attacher(edf, _settings(
+            lock_dir, transport='iscsi', use_multipath=True))
+    with attacher.attached(IMAGE) as attachment:
+        assert attachment.device_path == '/dev/sdz'
+        assert attachment.extend() == 5 * 1024 ** 3
+        assert not brick.disconnect_volume.called
+    props = brick.connect_volume.call_args[0][0]
+    assert props['target_portals'] == ['172.28.41.43:3260',
+                                       '172.29.41.56:3260']
+    brick.disconnect_volume.assert_called_once_with(props, info, force=True)
+    brick.extend_volume.assert_called_once_with(props)
+    assert edf.names()[-1] == 'unexport_from'
+
+
+def test_iscsi_connect_failure_unexports_and_names_the_image(lock_dir):
+    os.makedirs(lock_dir)
+    brick = mock.Mock()
+    brick.connect_volume.side_effect = OSError('iscsiadm: not found')
+    edf = FakeEdf()
+    with mock.patch.object(attach.brick_connector.InitiatorConnector,
+                           'factory', return_value=brick):
+        attacher = attach.Attacher(edf, _settings(lock_dir,
+                                                  transport='iscsi'))
+    with pytest.raises(exceptions.BackendException, match=IMAGE):
+        with attacher.attached(IMAGE):
+            pytest.fail('attached without a device')
+    assert edf.names()[-1] == 'unexport_from'
+
+
 # -- the attachment -------------------------------------------------------
 
 def test_open_for_writing_never_truncates(host, volume):
