@@ -228,9 +228,9 @@ class FaultInjector(object):
 
         if failure and failure.kind == 'drop':
             self._record(entry)
-            _drop_connection(environ)
+            _drop_connection(environ)  # raises
 
-        if failure:  # drop_after
+        if failure and failure.kind == 'drop_after':
             # Let the cluster do the work, throw the answer away.
             result = self.app(environ, lambda *a, **k: lambda data: None)
             try:
@@ -240,7 +240,7 @@ class FaultInjector(object):
                 if hasattr(result, 'close'):
                     result.close()
             self._record(entry)
-            _drop_connection(environ)
+            _drop_connection(environ)  # raises
 
         status = {}
 
