@@ -315,6 +315,10 @@ class Model(object):
                                   (ROOT_TENANT,)).fetchone():
                     db.execute('INSERT INTO tenants VALUES (?, ?, ?, ?)',
                                (ROOT_TENANT, 'root', '', 0))
+                # Never changes; every rendered SI and volume names it.
+                self._system_uuid = self._setting(db, 'system_uuid')
+        self._node_path = '/storage_nodes/%s' % uuid.uuid5(
+            uuid.UUID(self._system_uuid), 'node-1')
 
     @contextlib.contextmanager
     def _write(self):
@@ -327,10 +331,11 @@ class Model(object):
             conn.execute('BEGIN IMMEDIATE')
             try:
                 yield conn
+                conn.execute('COMMIT')
             except BaseException:
-                conn.execute('ROLLBACK')
+                if conn.in_transaction:
+                    conn.execute('ROLLBACK')
                 raise
-            conn.execute('COMMIT')
 
     def _read(self):
         return self._connect()
@@ -400,7 +405,7 @@ class Model(object):
 
     def system(self):
         db = self._read()
-        system_uuid = self._setting(db, 'system_uuid')
+        system_uuid = self._system_uuid
         capacity = self._setting(db, 'capacity_gib')
         used = self._provisioned_gib(db)
         total_gib = capacity if capacity is not None else 1024 * 1024
@@ -431,9 +436,7 @@ class Model(object):
         }
 
     def storage_node_path(self):
-        node = uuid.uuid5(uuid.UUID(self._setting(self._read(),
-                                                  'system_uuid')), 'node-1')
-        return '/storage_nodes/%s' % node
+        return self._node_path
 
     def storage_nodes(self):
         path = self.storage_node_path()
