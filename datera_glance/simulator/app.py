@@ -420,7 +420,10 @@ def create_app(model, dataplane=None, username='admin', password='password',
             app.add_url_rule(rule, endpoint='%s %s' % (op_name,
                                                        endpoint.path),
                              view_func=view,
-                             methods=[schemas.OP_METHODS[op_name]])
+                             methods=[schemas.OP_METHODS[op_name]],
+                             # An automatic OPTIONS answer has no JSON
+                             # body; the cluster has no OPTIONS either.
+                             provide_automatic_options=False)
 
     def answer(status, message):
         version = (flask.request.view_args or {}).get('version')

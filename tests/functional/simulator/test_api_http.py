@@ -94,6 +94,12 @@ def test_wrong_method_is_a_json_405(client):
     _assert_error(client.delete('/app_instances'), 405)
 
 
+def test_options_and_head_answers(client):
+    _assert_error(client.request('OPTIONS', '/app_instances'), 405)
+    r = client.request('HEAD', '/app_instances')
+    assert r.status_code == 200
+
+
 def test_malformed_json_is_a_400(client):
     _assert_error(client.post('/app_instances', raw='{"name": '), 400,
                   'Malformed JSON')
