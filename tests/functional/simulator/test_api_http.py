@@ -396,3 +396,29 @@ def test_api_document_lists_what_the_sdk_needs(client):
         assert needed in segments
     assert ('int_ecosystem_data' in segments) == (client.version == 'v2.2')
     assert json.dumps(doc)
+
+
+# Persistence
+
+def test_a_new_app_over_the_same_data_keeps_state_and_sessions(
+        tmp_path, clock):
+    _model, app = h.new_app(tmp_path / 'sim', clock=clock)
+    c = h.ApiClient(app, tenant=T).login()
+    c.post('/tenants', {'name': 'glance'}, tenant='/root')
+    _create_ai(c)
+    c.post('/initiators', {'id': h.IQN1, 'name': 'host1'})
+    c.put(SI_URL + '/acl_policy/initiators',
+          {'op': 'add', 'path': '/initiators/' + h.IQN1})
+    c.put(AI_URL + '/metadata', {'type': 'image'})
+    c.put(AI_URL, {'admin_state': 'online'})
+    before = c.get(AI_URL).json['data']
+
+    model2, app2 = h.new_app(tmp_path / 'sim', clock=clock)
+    # As the server does on start: exports follow the stored state.
+    model2.resync_exports()
+    c2 = h.ApiClient(app2, tenant=T)
+    c2.key = c.key
+    assert c2.get(AI_URL).json['data'] == before
+    assert c2.get(AI_URL + '/metadata').json['data'] == {'type': 'image'}
+    assert c2.get(SI_URL + '/acl_policy').json['data']['initiators'] == [
+        {'path': '/initiators/' + h.IQN1}]
