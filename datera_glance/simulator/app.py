@@ -284,10 +284,17 @@ def _parse_body():
         raise ApiError(400, 'Malformed JSON body: %s' % e)
 
 
+# Validators by schema identity: the schemas are module constants.
+_VALIDATORS = {}
+
+
 def _validate(schema, document, what):
     if schema is None:
         return
-    validator = jsonschema.Draft7Validator(schema)
+    validator = _VALIDATORS.get(id(schema))
+    if validator is None:
+        validator = _VALIDATORS[id(schema)] = jsonschema.Draft7Validator(
+            schema)
     error = jsonschema.exceptions.best_match(
         validator.iter_errors(document))
     if error is not None:
