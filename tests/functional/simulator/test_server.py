@@ -115,3 +115,13 @@ def test_stops_when_its_parent_goes_away(tmp_path):
     sim.process.stdin.close()
     assert sim.process.wait(timeout=30) == 0
     sim.stop()
+
+
+@pytest.mark.parametrize('bind,host', [('0.0.0.0', '127.0.0.1'),
+                                       ('localhost', 'localhost')])
+def test_bind_address_and_verified_https(tmp_path, bind, host):
+    with fixture.running_simulator(str(tmp_path / 'sim'), bind=bind) as sim:
+        assert sim.host == host
+        assert sim.api_url == 'https://%s:%d' % (host, sim.port)
+        api = sdk_helpers.make_api(sim)
+        assert api.system.get()['sw_version']
