@@ -87,7 +87,7 @@ def _server_cert_usable(files, ca_cert, wanted):
         cert = x509.load_pem_x509_certificate(f.read())
     if cert.issuer != ca_cert.subject:
         return False
-    if cert.not_valid_after_utc < _now() + datetime.timedelta(days=1):
+    if _not_valid_after(cert) < _now() + datetime.timedelta(days=1):
         return False
     try:
         san = cert.extensions.get_extension_for_class(
@@ -95,6 +95,14 @@ def _server_cert_usable(files, ca_cert, wanted):
     except x509.ExtensionNotFound:
         return False
     return all(name in san for name in wanted)
+
+
+def _not_valid_after(cert):
+    # cryptography < 42 (the requirements allow 41) only has the naive
+    # UTC attribute.
+    if hasattr(cert, 'not_valid_after_utc'):
+        return cert.not_valid_after_utc
+    return cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
 
 
 def _now():
