@@ -405,13 +405,19 @@ class GlanceApi:
             raise GlanceApiError('glance-api exited (%s):\n%s'
                                  % (code, self.log_tail()))
 
-    def stop(self, timeout=20):
-        """Stop glance-api and everything it started; safe to repeat."""
+    def stop(self, timeout=20, graceful=False):
+        """Stop glance-api and everything it started; safe to repeat.
+
+        :param graceful: let requests in flight finish (gunicorn's SIGTERM,
+            which takes a few seconds even when idle) instead of stopping
+            at once (SIGQUIT).
+        """
         proc, self.process = self.process, None
         self.port = None
         if proc is not None:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM if graceful
+                                 else signal.SIGQUIT)
                 try:
                     proc.wait(timeout)
                 except subprocess.TimeoutExpired:
