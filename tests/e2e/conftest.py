@@ -186,12 +186,23 @@ class Deployment:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, response.headers, response.read()
 
-    def assert_no_trace(self, image_id, timeout=30):
-        """No app instance and no export of the image stays behind."""
+    def target_iqns(self, image_id):
+        """The iSCSI targets of an image's app instance (while it exists)."""
+        ai = self.app_instance(image_id)
+        assert ai is not None, 'no app instance for %s' % image_id
+        return [si['iqn'] for si in ai['storage_instances']]
+
+    def assert_no_trace(self, image_id, iqns, timeout=30):
+        """No app instance and no export link of the image stays behind.
+
+        :param iqns: the image's targets, from :meth:`target_iqns` while
+            its app instance existed (export links are named after them).
+        """
         wait_for(lambda: self.app_instance(image_id) is None,
                  timeout=timeout, message='app instance of %s removed'
                  % image_id)
-        leftovers = [p for p in self.export_links() if image_id in p]
+        leftovers = [p for p in self.export_links()
+                     if any(iqn in p for iqn in iqns)]
         assert leftovers == []
 
 

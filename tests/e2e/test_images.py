@@ -41,8 +41,10 @@ def assert_stored(deployment, image_id, data):
     assert ai['metadata']['checksum'] == md5
     assert int(ai['metadata']['length']) == data.size
     assert ai['metadata']['type'] == 'image'
-    # Nothing stays attached once the upload is done.
+    # Nothing stays attached or exported once the upload is done.
     assert deployment.export_links(image_id) == []
+    for si in ai['storage_instances']:
+        assert si['exported_to'] == []
 
 
 def download(deployment, image_id):
@@ -158,6 +160,8 @@ def test_delete_while_another_client_downloads(deployment):
     assert response.status == 200
     head = response.read(MiB)
     assert head == data.read(0, MiB)
+    iqns = deployment.target_iqns(image['id'])
+    assert deployment.export_links(image['id']) != []
 
     # Another client deletes the image while the first one is reading.
     deleted = threading.Event()
@@ -189,7 +193,7 @@ def test_delete_while_another_client_downloads(deployment):
     else:
         assert rest is None or len(head) + len(rest) < data.size
 
-    deployment.assert_no_trace(image['id'])
+    deployment.assert_no_trace(image['id'], iqns)
 
 
 @pytest.mark.parametrize('declared', [True, False],
@@ -216,12 +220,13 @@ def test_upload_cut_off_half_way_leaves_no_app_instance(deployment,
         half -= MiB
         if half <= 0:
             break
-    # Wait until glance's store has the app instance, then vanish.
-    conftest.wait_for(lambda: deployment.app_instance(image['id']),
+    # Wait until the store writes to the exported volume, then vanish.
+    conftest.wait_for(lambda: deployment.export_links(image['id']),
                       message='upload started')
+    iqns = deployment.target_iqns(image['id'])
     sock.close()
 
-    deployment.assert_no_trace(image['id'], timeout=60)
+    deployment.assert_no_trace(image['id'], iqns, timeout=60)
     # glance puts the image back to queued, ready for a new upload.
     assert conftest.wait_for(
         lambda: deployment.image(image['id'])['status'] == 'queued',
