@@ -261,11 +261,15 @@ class Demo:
             ('simulator holds both images', self.check_simulator),
             ('glance image-delete (both)', self.delete_images),
         ]
+        self.report.say('      %-32s %10s %8s %12s  %s' % (
+            'step', 'size', 'time', 'throughput', 'result'))
         for title, step in steps:
             self.report.begin(title)
             start = time.monotonic()
             size, detail = step()
             self.report.step(title, size, time.monotonic() - start, detail)
+        self.report.say('(times of glance commands include the client\'s own '
+                        'start-up, about the time of stores-info)')
         self.report.say()
         self.report.say('$ datera-edf-sim status --data-dir %s'
                         % self.sim.data_dir)
