@@ -1,0 +1,190 @@
+"""Failures the store must survive cleanly, against the simulator: a full
+cluster, faults injected in the middle of an upload, and a cluster that
+cannot be reached or verified. After each, nothing is left behind: no app
+instance and no export.
+"""
+
+import io
+import logging
+import os
+import socket
+import uuid
+
+from glance_store import capabilities
+from glance_store import exceptions
+from glance_store import multi_backend
+from oslo_config import cfg
+from oslo_utils import units
+import pytest
+
+from tests.functional import conftest as fx
+
+BACKEND = fx.BACKEND
+GiB = units.Gi
+BLOCK = fx.IMAGE_CHUNK
+GROW_PATH = r'/storage_instances/storage-1/volumes/volume-1$'
+METADATA_PATH = r'/(int_ecosystem_data|metadata)$'
+
+
+def _add(image_id, data, size):
+    return multi_backend.add_with_multihash(cfg.CONF, image_id, data, size,
+                                            BACKEND, 'sha256')
+
+
+def _assert_nothing_left(sim, image_id):
+    assert image_id not in fx.app_instances(sim)
+    assert fx.exports(sim) == []
+
+
+class ArmedSource(fx.PatternImage):
+    """An image that runs ``action`` once ``after`` bytes have been read.
+
+    The fault is armed while the upload is under way, after the steps
+    that precede the data (create, first metadata write, attach).
+    """
+
+    def __init__(self, size, after, action, **kwargs):
+        super().__init__(size, **kwargs)
+        self.after = after
+        self.action = action
+
+    def read(self, n=-1):
+        if self.action is not None and self.pos >= self.after:
+            action, self.action = self.action, None
+            action()
+        return super().read(n)
+
+
+def test_cluster_out_of_space_on_create(multi_store):
+    sim = multi_store
+    sim.set_capacity(2)
+    image_id = str(uuid.uuid4())
+    with pytest.raises(exceptions.StorageFull):
+        _add(image_id, fx.PatternImage(BLOCK), 3 * GiB)
+    _assert_nothing_left(sim, image_id)
+
+
+def test_cluster_out_of_space_while_growing(multi_store, glance_conf):
+    sim = multi_store
+    fx.reconfigure_backend(glance_conf, sim, datera_thin_provisioning=True)
+    sim.set_capacity(1)
+    image_id = str(uuid.uuid4())
+    size = GiB + BLOCK
+    image = fx.PatternImage(size, zero_blocks=range(1, size // BLOCK))
+    with pytest.raises(exceptions.StorageFull):
+        _add(image_id, image, 0)
+    _assert_nothing_left(sim, image_id)
+
+
+def test_failed_grow_midway_leaves_nothing(multi_store, glance_conf):
+    sim = multi_store
+    fx.reconfigure_backend(glance_conf, sim, datera_thin_provisioning=True)
+    image_id = str(uuid.uuid4())
+    size = GiB + BLOCK
+    image = ArmedSource(
+        size, after=BLOCK,
+        action=lambda: sim.fail_next('PUT', GROW_PATH, count=5, kind='500'),
+        zero_blocks=range(1, size // BLOCK))
+    with pytest.raises(exceptions.BackendException) as exc:
+        _add(image_id, image, 0)
+    assert image.action is None          # the fault was armed mid-upload
+    assert 'grow' in str(exc.value)
+    _assert_nothing_left(sim, image_id)
+
+
+def test_failed_final_metadata_write_leaves_nothing(multi_store):
+    sim = multi_store
+    image_id = str(uuid.uuid4())
+    image = ArmedSource(
+        2 * BLOCK, after=BLOCK,
+        action=lambda: sim.fail_next('PUT', METADATA_PATH, count=5,
+                                     kind='500'))
+    with pytest.raises(exceptions.BackendException) as exc:
+        _add(image_id, image, 2 * BLOCK)
+    assert image.action is None
+    assert 'metadata' in str(exc.value)
+    _assert_nothing_left(sim, image_id)
+
+
+def test_connection_dropped_mid_upload_is_retried(multi_store):
+    # A lost answer to the final metadata write is retried within
+    # datera_retry_attempts; the upload succeeds.
+    sim = multi_store
+    image_id = str(uuid.uuid4())
+    image = ArmedSource(
+        2 * BLOCK, after=BLOCK,
+        action=lambda: sim.fail_next('PUT', METADATA_PATH, kind='drop'))
+    uri = _add(image_id, image, 2 * BLOCK)[0]
+    assert [r for r in sim.requests() if r['status'] is None]
+    chunks, size = multi_backend.get(uri, BACKEND)
+    assert fx.sha256_of(chunks) == (image.sha256, 2 * BLOCK)
+
+
+def test_source_failure_mid_upload_leaves_nothing(multi_store):
+    sim = multi_store
+    image_id = str(uuid.uuid4())
+
+    def client_went_away():
+        raise IOError('the client closed the connection')
+
+    image = ArmedSource(2 * BLOCK, after=BLOCK, action=client_went_away)
+    with pytest.raises(exceptions.BackendException):
+        _add(image_id, image, 2 * BLOCK)
+    _assert_nothing_left(sim, image_id)
+
+
+def test_wrong_ca_disables_writes_with_a_clear_error(edf_sim, glance_conf,
+                                                     privsep_in_process,
+                                                     tmp_path, caplog):
+    sim = edf_sim
+    other_ca = tmp_path / 'other-ca.pem'
+    # Any CA that did not sign the simulator's certificate will do.
+    with open(sim.ca_file) as f:
+        ours = f.read()
+    system_bundle = '/etc/ssl/certs/ca-certificates.crt'
+    if os.path.exists(system_bundle):
+        other_ca.write_text(open(system_bundle).read())
+    else:
+        pytest.skip('no system CA bundle to stand for a wrong CA')
+    assert ours not in other_ca.read_text()
+
+    caplog.set_level(logging.ERROR)
+    fx.configure_multi_store(glance_conf, {BACKEND: fx.datera_options(
+        sim, datera_ca_certificates_file=str(other_ca))})
+    store = multi_backend.get_store_from_store_identifier(BACKEND)
+    assert not store.is_capable(capabilities.BitMasks.WRITE_ACCESS)
+    assert any('TLS' in r.getMessage() and 'disabled for writes' in
+               r.getMessage() for r in caplog.records)
+    with pytest.raises(exceptions.StoreAddDisabled):
+        _add(str(uuid.uuid4()), io.BytesIO(b'x'), 1)
+    uri = 'datera://%s:%d/app_instances/OS-IMAGE-%s' % (
+        sim.host, sim.port, uuid.uuid4())
+    with pytest.raises(exceptions.BadStoreConfiguration) as exc:
+        multi_backend.get_size_from_uri_and_backend(uri, BACKEND)
+    assert 'datera_ca_certificates_file' in str(exc.value)
+
+
+def test_unreachable_cluster_disables_writes_with_a_clear_error(
+        glance_conf, privsep_in_process, tmp_path, caplog):
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        closed_port = s.getsockname()[1]
+
+    class Nowhere(object):
+        host = '127.0.0.1'
+        port = closed_port
+        username = 'admin'
+        password = 'password'
+        ca_file = None
+        export_dir = str(tmp_path)
+
+    caplog.set_level(logging.ERROR)
+    fx.configure_multi_store(glance_conf, {BACKEND: fx.datera_options(
+        Nowhere, datera_retry_attempts=1)})
+    store = multi_backend.get_store_from_store_identifier(BACKEND)
+    assert not store.is_capable(capabilities.BitMasks.WRITE_ACCESS)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any('disabled for writes' in m and
+               '127.0.0.1:%d' % closed_port in m for m in messages)
+    with pytest.raises(exceptions.StoreAddDisabled):
+        _add(str(uuid.uuid4()), io.BytesIO(b'x'), 1)
