@@ -213,57 +213,11 @@ class Store(driver.Store):
         with the options as given.
         """
         try:
-            conf = self.store_conf
-            for name in ('datera_san_ip', 'datera_san_login',
-                         'datera_san_password'):
-                if not getattr(conf, name):
-                    raise self._bad_config(
-                        _('the %s option is required') % name)
-            transport = conf.datera_transport
-            if transport == 'local' and not conf.datera_local_export_dir:
-                raise self._bad_config(
-                    _('the datera_local_export_dir option is required with '
-                      'datera_transport = local'))
-
-            self.chunk_size = conf.datera_chunk_size
-            self.READ_CHUNKSIZE = self.WRITE_CHUNKSIZE = self.chunk_size
-            if self.chunk_size > 256 * units.Mi:
-                LOG.warning('datera_chunk_size is %d bytes: every upload '
-                            'and download holds a buffer this large.',
-                            self.chunk_size)
-            self.default_size_gib = conf.datera_default_image_size
-            self.replica_count = conf.datera_replica_count
-            self.placement_mode = conf.datera_placement_mode
-            self.thin_provisioning = conf.datera_thin_provisioning
-            self.san_host = conf.datera_san_ip
-            self.san_port = conf.datera_san_port
-
-            edf_settings = edf.EdfSettings(
-                san_ip=conf.datera_san_ip,
-                san_port=conf.datera_san_port,
-                login=conf.datera_san_login,
-                password=conf.datera_san_password,
-                tenant=conf.datera_tenant_id,
-                api_version=conf.datera_api_version,
-                ldap_server=conf.datera_ldap_server,
-                ca_file=conf.datera_ca_certificates_file,
-                insecure=conf.datera_api_insecure,
-                retry_attempts=conf.datera_retry_attempts,
-                retry_interval=conf.datera_retry_interval,
-                operation_timeout=conf.datera_operation_max_timeout)
-            attach_settings = attach.AttachSettings(
-                transport=transport,
-                use_multipath=conf.datera_use_multipath,
-                local_export_dir=conf.datera_local_export_dir,
-                initiator_name=conf.datera_initiator_name,
-                root_helper='%s %s' % (conf.datera_glance_rootwrap_path,
-                                       conf.datera_glance_rootwrap_config),
-                export_timeout=conf.datera_operation_max_timeout)
+            edf_settings, attach_settings = self._read_options()
         except (cfg.Error, ValueError) as e:
             # oslo.config reports values outside an option's choices or
             # range only when the option is read.
             raise self._bad_config(str(e))
-
         self._url_prefix = '%s%s:%d%s' % (
             URI_PREFIX, _uri_host(self.san_host), self.san_port,
             APP_INSTANCES)
@@ -282,6 +236,55 @@ class Store(driver.Store):
             raise self._bad_config(
                 _('cannot connect to %(host)s:%(port)d: %(err)s') %
                 {'host': self.san_host, 'port': self.san_port, 'err': e})
+
+    def _read_options(self):
+        """Check the options; keep the store's, return the others'."""
+        conf = self.store_conf
+        for name in ('datera_san_ip', 'datera_san_login',
+                     'datera_san_password'):
+            if not getattr(conf, name):
+                raise self._bad_config(_('the %s option is required') % name)
+        if (conf.datera_transport == 'local' and
+                not conf.datera_local_export_dir):
+            raise self._bad_config(
+                _('the datera_local_export_dir option is required with '
+                  'datera_transport = local'))
+
+        self.chunk_size = conf.datera_chunk_size
+        self.READ_CHUNKSIZE = self.WRITE_CHUNKSIZE = self.chunk_size
+        if self.chunk_size > 256 * units.Mi:
+            LOG.warning('datera_chunk_size is %d bytes: every upload and '
+                        'download holds a buffer this large.',
+                        self.chunk_size)
+        self.default_size_gib = conf.datera_default_image_size
+        self.replica_count = conf.datera_replica_count
+        self.placement_mode = conf.datera_placement_mode
+        self.thin_provisioning = conf.datera_thin_provisioning
+        self.san_host = conf.datera_san_ip
+        self.san_port = conf.datera_san_port
+
+        edf_settings = edf.EdfSettings(
+            san_ip=conf.datera_san_ip,
+            san_port=conf.datera_san_port,
+            login=conf.datera_san_login,
+            password=conf.datera_san_password,
+            tenant=conf.datera_tenant_id,
+            api_version=conf.datera_api_version,
+            ldap_server=conf.datera_ldap_server,
+            ca_file=conf.datera_ca_certificates_file,
+            insecure=conf.datera_api_insecure,
+            retry_attempts=conf.datera_retry_attempts,
+            retry_interval=conf.datera_retry_interval,
+            operation_timeout=conf.datera_operation_max_timeout)
+        attach_settings = attach.AttachSettings(
+            transport=conf.datera_transport,
+            use_multipath=conf.datera_use_multipath,
+            local_export_dir=conf.datera_local_export_dir,
+            initiator_name=conf.datera_initiator_name,
+            root_helper='%s %s' % (conf.datera_glance_rootwrap_path,
+                                   conf.datera_glance_rootwrap_config),
+            export_timeout=conf.datera_operation_max_timeout)
+        return edf_settings, attach_settings
 
     def _check_configured(self):
         if self.client is None or self.attacher is None:
@@ -378,19 +381,22 @@ class Store(driver.Store):
     def _write(self, image_id, image_file, image_size, size_gib,
                hashing_algo, verifier):
         """Attach the volume once and stream the image into it."""
-        volume_gib = [size_gib]
+        volume_gib = size_gib
 
         with self.attacher.attached(image_id) as attachment:
 
             def grow(needed_bytes):
-                new_gib = stream.next_volume_size_gib(volume_gib[0],
+                # Grow on the cluster, then make this host see it; the
+                # attachment stays in place.
+                nonlocal volume_gib
+                new_gib = stream.next_volume_size_gib(volume_gib,
                                                       needed_bytes)
                 LOG.debug('Growing the volume of image %(image)s from '
                           '%(old)d to %(new)d GiB.',
-                          {'image': image_id, 'old': volume_gib[0],
+                          {'image': image_id, 'old': volume_gib,
                            'new': new_gib})
                 self.client.grow_image_volume(image_id, new_gib)
-                volume_gib[0] = new_gib
+                volume_gib = new_gib
                 return attachment.extend()
 
             with attachment.open('r+b') as device:
