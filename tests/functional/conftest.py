@@ -12,6 +12,7 @@ import io
 import os
 
 from glance_store import backend
+from glance_store import driver
 from glance_store import location
 from glance_store import multi_backend
 from oslo_config import cfg
@@ -78,6 +79,9 @@ def configure_multi_store(conf, backends, default=BACKEND):
     multi_backend.register_store_opts(conf)
     conf.set_override('default_backend', default, group='glance_store')
     for name, opts in backends.items():
+        # store_description and weight; glance_store registers them when
+        # it loads the store, after a config file would have been read.
+        conf.register_opts(driver.Store.MULTI_BACKEND_OPTIONS, group=name)
         for key, value in opts.items():
             conf.set_override(key, value, group=name)
     return multi_backend.create_multi_stores(conf)

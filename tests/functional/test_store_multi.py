@@ -227,3 +227,25 @@ def test_corrupted_volume_fails_the_full_read(multi_store):
         fx.sha256_of(chunks)
     assert image_id in str(exc.value)
     assert fx.exports(sim) == []
+
+
+def test_backend_description_weight_and_lookup_without_backend(
+        edf_sim, glance_conf, privsep_in_process):
+    fx.configure_multi_store(glance_conf, {
+        'slow': fx.datera_options(edf_sim, store_description='Datera HDD',
+                                  weight=5),
+        BACKEND: fx.datera_options(edf_sim, weight=10),
+    })
+    assert multi_backend.get_store_weight('slow') == 5
+    assert multi_backend.get_store_weight(BACKEND) == 10
+    assert glance_conf.slow.store_description == 'Datera HDD'
+
+    image_id = str(uuid.uuid4())
+    uri, _, _, _, meta = _add(image_id, io.BytesIO(b'abc'), 3,
+                              backend='slow')
+    assert meta == {'store': 'slow'}
+    # glance falls back to searching every backend when an image's
+    # location lost its store name.
+    assert _read(uri, backend=None) == (b'abc', 3)
+    multi_backend.delete(uri, None)
+    assert image_id not in fx.app_instances(edf_sim)
