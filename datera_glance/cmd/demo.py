@@ -295,6 +295,7 @@ class Demo:
         backend = glance_api.datera_backend(self.sim, name=BACKEND)
         self.api = glance_api.GlanceApi(
             os.path.join(self.work_dir, 'glance'), [backend], debug=False,
+            stop_with_parent=not self.keep,
             # web-download refuses loopback addresses unless allowed: allow
             # the local server's address and port only.
             extra_config={'import_filtering_opts': {

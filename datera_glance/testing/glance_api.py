@@ -44,6 +44,8 @@ import time
 import urllib.error
 import urllib.request
 
+from datera_glance.testing import gunicorn_conf
+
 #: The pipeline glance ships, reduced to what runs without keystone: the
 #: ``noauth`` filter gives each request an admin context in a fixed project.
 PASTE_INI = """\
@@ -178,10 +180,14 @@ class GlanceApi:
         default.
     :param threads: gunicorn threads of the single worker, i.e. how many
         requests glance-api serves at once.
+    :param stop_with_parent: glance-api stops by itself when this process
+        dies without stopping it (a killed test run); ``False`` lets it
+        outlive this process (``make demo KEEP=1``).
     """
 
     def __init__(self, work_dir, backends, default=None, legacy=False,
-                 debug=True, extra_config=None, bindir=None, threads=4):
+                 debug=True, extra_config=None, bindir=None, threads=4,
+                 stop_with_parent=True):
         if not backends:
             raise ValueError('at least one backend is needed')
         self.work_dir = os.path.abspath(work_dir)
@@ -195,6 +201,7 @@ class GlanceApi:
         self.extra_config = extra_config or {}
         self.bindir = bindir or os.path.dirname(sys.executable)
         self.threads = threads
+        self.stop_with_parent = stop_with_parent
         self.config_dir = os.path.join(self.work_dir, 'etc')
         self.data_dir = os.path.join(self.work_dir, 'data')
         self.config_file = os.path.join(self.config_dir, 'glance-api.conf')
@@ -365,14 +372,21 @@ class GlanceApi:
             '--timeout', '600', '--graceful-timeout', '10',
             '--error-logfile', '-', '--access-logfile', '-',
             '--name', 'glance-api',
+            '--config', 'python:datera_glance.testing.gunicorn_conf',
             'glance.wsgi.api:application',
         ]
+        env = self._env()
+        if self.stop_with_parent:
+            env[gunicorn_conf.WATCH_VARIABLE] = '1'
         # A session of its own, so that stop() can end the privsep daemon
-        # and anything else glance-api started along with it.
+        # and anything else glance-api started along with it. Its stdin is
+        # a pipe nobody writes to: it closes when this process dies.
         self.process = subprocess.Popen(
-            args, cwd=self.data_dir, env=self._env(),
-            stdin=subprocess.DEVNULL, stdout=self._log_handle,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            args, cwd=self.data_dir, env=env,
+            stdin=(subprocess.PIPE if self.stop_with_parent
+                   else subprocess.DEVNULL),
+            stdout=self._log_handle, stderr=subprocess.STDOUT,
+            start_new_session=True)
         try:
             self.port = int(self.wait_for_log(_LISTENING, timeout=timeout,
                                               offset=offset).group(1))
@@ -427,6 +441,8 @@ class GlanceApi:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+            if proc.stdin:
+                proc.stdin.close()
         if self._log_handle is not None:
             self._log_handle.close()
             self._log_handle = None
