@@ -10,6 +10,7 @@ import requests
 from datera_glance.sdk_compat import exceptions
 from datera_glance.simulator import certs
 from datera_glance.simulator import fixture
+from tests.functional.simulator import helpers
 from tests import sdk_helpers
 
 CONTRACT_FIELDS = {'api_url', 'http_url', 'host', 'port', 'http_port',
@@ -125,3 +126,55 @@ def test_bind_address_and_verified_https(tmp_path, bind, host):
         assert sim.api_url == 'https://%s:%d' % (host, sim.port)
         api = sdk_helpers.make_api(sim)
         assert api.system.get()['sw_version']
+
+
+def test_key_ttl_option_expires_keys(tmp_path):
+    with fixture.running_simulator(str(tmp_path / 'sim'),
+                                   key_ttl=1) as sim:
+        url = sim.api_url + '/v2.2'
+        key = requests.put(url + '/login', json={
+            'name': sim.username, 'password': sim.password},
+            verify=sim.ca_file, timeout=30).json()['key']
+
+        def status():
+            return requests.get(
+                url + '/app_instances', verify=sim.ca_file, timeout=30,
+                headers={'Auth-Token': key, 'tenant': '/root'}).status_code
+
+        assert status() == 200
+        helpers.wait_for(lambda: status() == 401, timeout=15,
+                         message='key expiry')
+
+
+def test_resize_seconds_option_keeps_a_grown_volume_resizing(tmp_path):
+    with fixture.running_simulator(str(tmp_path / 'sim'),
+                                   resize_seconds=600) as sim:
+        api = sdk_helpers.make_api(sim)
+        ai = helpers.create_ai(api)
+        volume = helpers.storage_instance(api, ai['id']).volumes.get(
+            'volume-1', tenant='/root')
+        assert volume['op_state'] == 'available'
+        volume.set(size=2, tenant='/root')
+        volume = helpers.storage_instance(api, ai['id']).volumes.get(
+            'volume-1', tenant='/root')
+        assert volume['size'] == 2
+        assert volume['op_state'] != 'available'
+
+
+@pytest.mark.parametrize('sw_version,endpoint', [
+    ('3.3.5.0', '/int_ecosystem_data'), ('3.2.0.0', '/metadata')])
+def test_sw_version_selects_the_sdk_metadata_endpoint(tmp_path, sw_version,
+                                                      endpoint):
+    with fixture.running_simulator(str(tmp_path / 'sim'),
+                                   sw_version=sw_version) as sim:
+        api = sdk_helpers.make_api(sim)
+        ai = helpers.create_ai(api)
+        entity = api.app_instances.get(ai['id'], tenant='/root')
+        entity.metadata.set(tenant='/root', checksum='c0ffee')
+        assert dict(entity.metadata.get(tenant='/root')) == {
+            'checksum': 'c0ffee'}
+        used = {r['api_path'][len('/app_instances/' + ai['id']):]
+                for r in sim.requests()
+                if r['api_path'].startswith('/app_instances/' + ai['id'] +
+                                            '/')}
+        assert used == {endpoint}
