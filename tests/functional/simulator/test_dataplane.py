@@ -4,6 +4,7 @@ import concurrent.futures
 import os
 import stat
 import subprocess
+import threading
 
 import pytest
 
@@ -289,3 +290,30 @@ def test_a_refused_sync_changes_nothing(plane, dirs):
         plane.sync_exports('si-a', TARGET, IPS, 'vol-a', [HOST2, '.hidden'])
     assert sorted(os.listdir(dirs[1])) == [HOST1]
     assert plane.exported_initiators('si-a') == {HOST1}
+
+
+def test_a_host_never_sees_its_link_missing_during_resyncs(plane, dirs):
+    plane.create_volume('vol-a', 1)
+    plane.create_volume('vol-b', 1)
+    plane.sync_exports('si-a', TARGET, IPS[:1], 'vol-a', [HOST1])
+    path = link(dirs[1], HOST1, IPS[0])
+    stop = threading.Event()
+    missing = []
+
+    def watch():
+        while not stop.is_set():
+            if not os.path.lexists(path):
+                missing.append(True)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        # Re-pointing the same SI at another volume replaces its links.
+        for i in range(300):
+            plane.sync_exports('si-a', TARGET, IPS[:1],
+                               'vol-b' if i % 2 else 'vol-a', [HOST1])
+    finally:
+        stop.set()
+        watcher.join()
+    assert missing == []
+    assert os.path.realpath(path) == plane.volume_path('vol-b')  # i == 299
