@@ -407,8 +407,8 @@ class Demo:
             % (sys.executable, self.sim.data_dir))
         say('glance-api config %s, log %s'
             % (self.api.config_dir, self.api.log_file))
-        say('Stop them with: kill %d %d'
-            % (self.api.process.pid, self.sim.process.pid))
+        say('Stop them with: kill %d %d; then rm -rf %s'
+            % (self.api.process.pid, self.sim.process.pid, self.work_dir))
 
     def log_tails(self):
         say = self.report.say

@@ -7,6 +7,7 @@ store as default backend) and once against a legacy single-store one
 
 import http.client
 import os
+import re
 import socket
 import threading
 
@@ -304,3 +305,19 @@ def test_unknown_size_upload_beyond_the_initial_volume_grows_it(deployment):
         assert status == 206
         assert body == data.read(first, last - first + 1)
     client.images.delete(image['id'])
+
+
+def test_configuration_is_the_operators_one(deployment):
+    """glance_store is used as installed, with the Datera store default."""
+    import glance_store.backend
+    with open(glance_store.backend.__file__) as f:
+        assert 'datera' not in f.read(), 'glance_store has been patched'
+    log = deployment.api.read_log()
+    if deployment.legacy:
+        assert re.search(r'glance_store\.default_store\s+= datera\b', log)
+        assert re.search(r'glance_store\.stores\s+= \[\'datera\'\]', log)
+    else:
+        assert re.search(r'glance_store\.default_backend\s+= datera1\b',
+                         log)
+    assert 'Connected to Datera cluster' in log
+    assert 'disabled for writes' not in log
