@@ -25,6 +25,19 @@ def _simulator(tmp_path, block_devices):
         yield sim
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Show the end of the simulator's log under a failed test."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.when == 'call':
+        for value in getattr(item, 'funcargs', {}).values():
+            if isinstance(value, fixture.SimulatorProcess):
+                report.sections.append((
+                    'simulator log (%s)' % value.log_file,
+                    value.log_tail(60)))
+
+
 @pytest.fixture
 def edf_sim(tmp_path):
     """A fresh simulator; loop devices when running as root."""

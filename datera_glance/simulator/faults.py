@@ -219,6 +219,8 @@ class FaultInjector(object):
             time.sleep(delay)
         entry = _log_entry(environ, method, path)
         entry['fault'] = failure.kind if failure else None
+        if failure:
+            LOG.info('injecting %s into %s %s', failure.kind, method, path)
 
         if failure and failure.kind in ('503', '500'):
             body = _503_BODY if failure.kind == '503' else _500_BODY

@@ -143,13 +143,17 @@ class SimulatorProcess(object):
                 data += chunk
         return data.split(b'\n', 1)[0].decode('utf-8')
 
-    def _log_tail(self, lines=40):
+    def log_tail(self, lines=60):
+        """The last ``lines`` lines of the simulator's log ('' if none)."""
         try:
             with open(self.log_file, 'rb') as f:
                 text = f.read().decode('utf-8', 'replace')
         except OSError:
             return ''
-        tail = '\n'.join(text.splitlines()[-lines:])
+        return '\n'.join(text.splitlines()[-lines:])
+
+    def _log_tail(self, lines=40):
+        tail = self.log_tail(lines)
         return '; log %s:\n%s' % (self.log_file, tail) if tail else ''
 
     def stop(self, timeout=STOP_TIMEOUT):

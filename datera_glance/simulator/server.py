@@ -64,7 +64,11 @@ class _RequestHandler(serving.WSGIRequestHandler):
     timeout = REQUEST_TIMEOUT
 
     def log_request(self, code='-', size='-'):
-        LOG.debug('%s %s %s', self.command, self.path, code)
+        # An access log in the simulator's log file: what a failed test
+        # asked for shows under it.
+        LOG.info('%s %s %s %s', self.command, self.path,
+                 getattr(code, 'value', code),
+                 self.headers.get('tenant', '-') if self.headers else '-')
 
     def log_error(self, fmt, *args):
         LOG.warning('%s: ' + fmt, self.address_string(), *args)
