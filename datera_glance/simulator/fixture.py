@@ -110,6 +110,8 @@ class SimulatorProcess(object):
             info = json.loads(line)
         except Exception:
             self._kill()
+            # Reported here; a later stop() has nothing more to say.
+            self.process = None
             raise
         self.info = info
         for field in _READY_FIELDS:

@@ -178,3 +178,15 @@ def test_sw_version_selects_the_sdk_metadata_endpoint(tmp_path, sw_version,
                 if r['api_path'].startswith('/app_instances/' + ai['id'] +
                                             '/')}
         assert used == {endpoint}
+
+
+def test_running_simulator_reports_only_the_start_failure(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(('127.0.0.1', 0))
+        busy.listen()
+        with pytest.raises(fixture.SimulatorError) as caught:
+            with fixture.running_simulator(str(tmp_path / 'sim'),
+                                           http_port=busy.getsockname()[1]):
+                pass
+    assert 'before it was ready' in str(caught.value)
+    assert caught.value.__context__ is None
