@@ -11,6 +11,7 @@ import time
 import pytest
 import requests
 
+from datera_glance.simulator import cli
 from tests.functional.simulator import helpers
 from tests.functional.simulator.helpers import HOST1
 from tests import sdk_helpers
@@ -131,3 +132,28 @@ def test_block_devices_without_root_fail_clearly(tmp_path):
     assert out.returncode == 1
     assert 'need root' in out.stderr
     assert out.stdout == ''
+
+
+def test_status_table_names_groups_and_empty_state():
+    snapshot = {
+        'system': {'name': 'sim', 'sw_version': '3.3.5.0'},
+        'capacity_gib': 10,
+        'tenants': ['/root', '/root/p'],
+        'app_instances': [{
+            'tenant': '/root/p', 'id': 'ai-1', 'name': 'image-1',
+            'admin_state': 'offline',
+            'storage_instances': [{
+                'name': 'storage-1', 'iqn': 'iqn.x',
+                'acl_policy': {
+                    'initiators': [{'path': '/initiators/' + HOST1}],
+                    'initiator_groups': [{'path': '/initiator_groups/g1'}]},
+                'exported_to': [],
+                'volumes': [{'name': 'volume-1', 'size': 4,
+                             'op_state': 'available'}]}]}],
+    }
+    text = cli.format_snapshot(snapshot)
+    assert 'capacity 10 GiB  provisioned 4 GiB' in text
+    [row] = [line for line in text.splitlines() if 'ai-1' in line]
+    assert row.split()[-2:] == [HOST1 + ',group:g1', '-']
+    empty = cli.format_snapshot({'tenants': ['/root'], 'app_instances': []})
+    assert 'No app instances.' in empty
