@@ -249,3 +249,14 @@ def test_backend_description_weight_and_lookup_without_backend(
     assert _read(uri, backend=None) == (b'abc', 3)
     multi_backend.delete(uri, None)
     assert image_id not in fx.app_instances(edf_sim)
+
+
+def test_images_live_in_the_configured_tenant(multi_store, glance_conf):
+    sim = multi_store
+    fx.reconfigure_backend(glance_conf, sim, datera_tenant_id='glance')
+    image_id = str(uuid.uuid4())
+    uri = _add(image_id, io.BytesIO(b'tenant data'), 11)[0]
+    assert fx.app_instances(sim)[image_id]['tenant'] == '/root/glance'
+    assert _read(uri) == (b'tenant data', 11)
+    multi_backend.delete(uri, BACKEND)
+    assert image_id not in fx.app_instances(sim)
