@@ -29,6 +29,7 @@ reads and deletes go to the configured cluster address.
 """
 
 import contextlib
+import hashlib
 import re
 
 from glance_store import capabilities
@@ -333,6 +334,13 @@ class Store(driver.Store):
                  StorageWriteDenied, BackendException
         """
         self._check_configured()
+        # Refuse before anything is created on the cluster.
+        if not _IMAGE_ID_RE.match(str(image_id)):
+            raise exceptions.Invalid(
+                _('Image id %s is not a UUID; the Datera store names app '
+                  'instances after image UUIDs') % image_id)
+        if hashing_algo not in hashlib.algorithms_available:
+            raise exceptions.UnknownHashingAlgo(algo=hashing_algo)
         image_size = int(image_size or 0)
         if image_size:
             size_gib = stream.size_gib_for(image_size)

@@ -449,6 +449,19 @@ def test_cleanup_failure_does_not_hide_the_upload_error(fakes):
         _add(s, b'abc', size=4)
 
 
+@pytest.mark.parametrize('image_id,algo,exc', [
+    ('not-a-uuid', 'sha512', exceptions.Invalid),
+    (IMAGE_ID, 'no-such-hash', exceptions.UnknownHashingAlgo),
+])
+def test_bad_arguments_are_refused_before_creating(fakes, image_id, algo,
+                                                   exc):
+    edf_client, _ = fakes
+    s = _store(fakes)
+    with pytest.raises(exc):
+        s.add(image_id, io.BytesIO(b'abc'), 3, algo)
+    assert not [c for c in edf_client.calls if c[0] == 'create']
+
+
 def test_verifier_gets_every_byte(fakes):
     s = _store(fakes)
     seen = []
