@@ -234,8 +234,9 @@ class GlanceApi:
             'DEFAULT': {
                 'debug': self.debug,
                 'use_stderr': True,
-                # Both interoperable import methods that need no keystone.
-                'enabled_import_methods': '[glance-direct,web-download]',
+                # The interoperable import methods that need no keystone.
+                'enabled_import_methods':
+                    '[glance-direct,web-download,copy-image]',
                 'image_cache_dir': self._path('cache'),
             },
             'database': {
