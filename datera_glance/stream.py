@@ -82,6 +82,37 @@ class ZeroDetector(object):
         return buf == self._zeros
 
 
+class _BackgroundHash(object):
+    """A hash fed from a worker thread, one buffer at a time, in order.
+
+    hashlib releases the GIL on large buffers, so hashing the previous
+    buffer overlaps with reading, writing or sending the next one.
+    """
+
+    def __init__(self, hasher, worker):
+        self._hasher = hasher
+        self._worker = worker
+        self._pending = None
+
+    def _wait(self):
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+    def update(self, buf):
+        self._wait()
+        self._pending = self._worker.submit(self._hasher.update, buf)
+
+    def hexdigest(self):
+        self._wait()
+        return self._hasher.hexdigest()
+
+
+def _hash_worker():
+    return futures.ThreadPoolExecutor(max_workers=1,
+                                      thread_name_prefix='datera-hash')
+
+
 def _translate_os_error(exc, image_id):
     if exc.errno in (errno.ENOSPC, errno.EFBIG):
         return exceptions.StorageFull(
@@ -155,7 +186,6 @@ def write_image(dest, source, image_id, chunk_size, hashing_algo,
              StorageWriteDenied or BackendException for write errors
     """
     checksum = utils.get_hasher('md5', False)
-    multihash = utils.get_hasher(hashing_algo, False)
     is_zero = ZeroDetector(chunk_size) if skip_zeros else None
     written = 0       # bytes of image data consumed so far
     zero_bytes = 0    # of which skipped because they were zeros
@@ -168,17 +198,18 @@ def write_image(dest, source, image_id, chunk_size, hashing_algo,
         except OSError as exc:
             raise _translate_os_error(exc, image_id) from exc
 
-    # md5 and the multihash run side by side: hashlib releases the GIL on
-    # large buffers, and the two hashes, not the device, bound an upload.
-    with futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix='datera-hash') as worker:
+    # md5 and the multihash run side by side: the two hashes, not the
+    # device, bound an upload.
+    with _hash_worker() as worker:
+        multihash = _BackgroundHash(
+            utils.get_hasher(hashing_algo, False), worker)
         for buf in utils.chunkreadable(source, chunk_size):
             if not buf:
                 continue
             end = written + len(buf)
             capacity = _make_room(image_id, end, image_size, capacity, grow)
 
-            hashing = worker.submit(multihash.update, buf)
+            multihash.update(buf)
             checksum.update(buf)
             if verifier is not None:
                 verifier.update(buf)
@@ -191,7 +222,7 @@ def write_image(dest, source, image_id, chunk_size, hashing_algo,
                 on_device(_write_all, dest, buf)
                 position = end
             written = end
-            hashing.result()
+        multihash_hex = multihash.hexdigest()
 
     if image_size and written != image_size:
         raise exceptions.Invalid(
@@ -203,7 +234,7 @@ def write_image(dest, source, image_id, chunk_size, hashing_algo,
     on_device(dest.flush)
     on_device(os.fsync, dest.fileno())
 
-    return WriteResult(written, checksum.hexdigest(), multihash.hexdigest(),
+    return WriteResult(written, checksum.hexdigest(), multihash_hex,
                        zero_bytes)
 
 
@@ -219,8 +250,26 @@ def read_image(src, image_id, offset, length, chunk_size,
     :raises: glance_store.exceptions.BackendException when the device
              ends early, a read fails, or the checksum does not match
     """
-    checksum = (utils.get_hasher('md5', False)
-                if expected_md5 is not None else None)
+    if expected_md5 is None:
+        yield from _read_range(src, image_id, offset, length, chunk_size)
+        return
+    # The md5 of each chunk is computed while the consumer handles it.
+    with _hash_worker() as worker:
+        checksum = _BackgroundHash(utils.get_hasher('md5', False), worker)
+        for buf in _read_range(src, image_id, offset, length, chunk_size):
+            checksum.update(buf)
+            yield buf
+        actual = checksum.hexdigest()
+    if actual != expected_md5:
+        msg = (_('Checksum mismatch reading image %(image)s: stored '
+                 '%(expected)s, read %(actual)s') %
+               {'image': image_id, 'expected': expected_md5,
+                'actual': actual})
+        LOG.error(msg)
+        raise exceptions.BackendException(msg)
+
+
+def _read_range(src, image_id, offset, length, chunk_size):
     remaining = length
     try:
         src.seek(offset)
@@ -233,18 +282,8 @@ def read_image(src, image_id, offset, length, chunk_size,
                     {'image': image_id, 'done': length - remaining,
                      'length': length})
             remaining -= len(buf)
-            if checksum is not None:
-                checksum.update(buf)
             yield buf
     except OSError as exc:
         raise exceptions.BackendException(
             _('I/O error reading image %(image)s: %(err)s') %
             {'image': image_id, 'err': exc}) from exc
-
-    if checksum is not None and checksum.hexdigest() != expected_md5:
-        msg = (_('Checksum mismatch reading image %(image)s: stored '
-                 '%(expected)s, read %(actual)s') %
-               {'image': image_id, 'expected': expected_md5,
-                'actual': checksum.hexdigest()})
-        LOG.error(msg)
-        raise exceptions.BackendException(msg)

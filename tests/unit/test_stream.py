@@ -329,3 +329,21 @@ def test_closing_the_reader_early_stops_reading():
     assert dev.tell() == 1000
     with pytest.raises(StopIteration):
         next(reader)
+
+
+def test_closing_a_checked_reader_early_does_not_raise():
+    dev = io.BytesIO(DATA)
+    reader = stream.read_image(dev, 'img', 0, len(DATA), 1000, '0' * 32)
+    next(reader)
+    next(reader)
+    reader.close()         # no checksum verdict on a partial consumption
+    assert dev.tell() == 2000
+
+
+def test_many_chunks_hash_in_order(fsync):
+    data = os.urandom(64 * 1024 + 7)
+    result = _write(RecordingDevice(), data, chunk_size=512)
+    assert result.multihash == hashlib.sha512(data).hexdigest()
+    md5 = hashlib.md5(data).hexdigest()
+    assert b''.join(stream.read_image(io.BytesIO(data), 'img', 0, len(data),
+                                      333, md5)) == data
