@@ -257,6 +257,9 @@ Related options:
                  help="""
 Seconds to wait before the first retry of a REST API call.
 
+Each further retry waits twice as long as the one before, within
+``datera_operation_max_timeout``.
+
 Possible values:
     * A non-negative number of seconds
 
