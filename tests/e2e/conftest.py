@@ -6,7 +6,7 @@ parametrized over the two configurations operators use,
 
 * ``multi-store``: ``enabled_backends = datera1:datera`` and
   ``default_backend = datera1``;
-* ``single-store``: ``[glance_store] stores = datera`` and
+* ``single-store``: ``[glance_store] stores = file,datera`` and
   ``default_store = datera``, the original driver's layout, with
   glance_store unpatched.
 
@@ -260,9 +260,15 @@ def start_deployment(name, sim, work_dir, db_template, file_server=None,
         extra['import_filtering_opts'] = {
             'allowed_hosts': '[127.0.0.1]',
             'allowed_ports': '[%s]' % url.rsplit(':', 1)[1]}
-    api = glance_api.GlanceApi(work_dir, [backend],
-                               legacy=(name == 'single-store'),
-                               extra_config=extra)
+    backends = [backend]
+    legacy = name == 'single-store'
+    if legacy:
+        # As the original driver's README suggested for keeping other
+        # stores readable: stores = file,datera with datera the default.
+        backends.insert(0, glance_api.file_backend(
+            os.path.join(work_dir, 'images')))
+    api = glance_api.GlanceApi(work_dir, backends, default=BACKEND,
+                               legacy=legacy, extra_config=extra)
     api.write_config()
     api.db_sync(template=db_template)
     api.start()

@@ -2,7 +2,7 @@
 
 Every test here runs once against a multi-store glance-api (the Datera
 store as default backend) and once against a legacy single-store one
-(``stores = datera``, ``default_store = datera``); see conftest.py.
+(``stores = file,datera``, ``default_store = datera``); see conftest.py.
 """
 
 import http.client
@@ -68,8 +68,8 @@ def test_upload_without_size_is_stored_and_read_back(deployment):
     client = deployment.client()
     data = conftest.ImageData(12 * MiB + 3, seed=2)
     image = create_image(client, 'unknown-size')
-    # A generator without image_size: glanceclient sends it chunked and
-    # glance hands the store an unknown size (0).
+    # Without image_size glanceclient sends the file chunked, and glance
+    # hands the store an unknown size (0).
     client.images.upload(image['id'], data.file())
 
     assert_stored(deployment, image['id'], data)
@@ -315,7 +315,8 @@ def test_configuration_is_the_operators_one(deployment):
     log = deployment.api.read_log()
     if deployment.legacy:
         assert re.search(r'glance_store\.default_store\s+= datera\b', log)
-        assert re.search(r'glance_store\.stores\s+= \[\'datera\'\]', log)
+        assert re.search(r"glance_store\.stores\s+= \['file', 'datera'\]",
+                         log)
     else:
         assert re.search(r'glance_store\.default_backend\s+= datera1\b',
                          log)
