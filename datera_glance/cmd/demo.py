@@ -411,12 +411,16 @@ class Demo:
             % (self.api.process.pid, self.sim.process.pid, self.work_dir))
 
     def log_tails(self):
+        """The last errors and warnings of glance-api, and where logs are."""
         say = self.report.say
         if self.api is not None:
-            say('--- end of glance-api log (%s) ---' % self.api.log_file)
-            say(self.api.log_tail(40))
-        if self.sim is not None and self.sim.log_file:
-            say('--- simulator log: %s ---' % self.sim.log_file)
+            lines = [line for line in self.api.read_log().splitlines()
+                     if (' ERROR ' in line or ' WARNING ' in line) and
+                     'oslo_policy' not in line and 'stevedore' not in line]
+            say('--- last errors and warnings of glance-api ---')
+            say('\n'.join(lines[-20:]))
+            say('--- logs kept: %s, %s'
+                % (self.api.log_file, self.sim.log_file if self.sim else ''))
 
 
 def _interrupt(signum, frame):
@@ -460,7 +464,12 @@ def main(argv=None):
             demo.print_usage()
         else:
             demo.stack.close()
-            shutil.rmtree(work_dir, ignore_errors=True)
+            if status == 1:
+                # The logs explain the failure; the image files do not.
+                shutil.rmtree(demo.files, ignore_errors=True)
+                report.say('work folder kept for its logs: %s' % work_dir)
+            else:
+                shutil.rmtree(work_dir, ignore_errors=True)
     return status
 
 
