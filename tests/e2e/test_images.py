@@ -296,6 +296,8 @@ def test_unknown_size_upload_beyond_the_initial_volume_grows_it(deployment):
     volume = deployment.app_instance(image['id'])[
         'storage_instances'][0]['volumes'][0]
     assert volume['size'] >= 2
+    # os-brick's privileged call ran in a privsep daemon, as in production.
+    assert 'Spawned new privsep daemon' in deployment.api.read_log()
     # glance hashed every byte on the way in (checked above); read back
     # the data around the first GiB, where the volume grew, and the end.
     for first in (1024 * MiB - 4096, data.size - 100):
