@@ -6,9 +6,11 @@ folder named by ``OS_GLANCE_CONFIG_DIR``. :class:`GlanceApi` writes that
 folder (``glance-api.conf``, ``glance-api-paste.ini``, ``policy.yaml``),
 creates the SQLite database with ``glance-manage db_sync``, serves the
 application with gunicorn on a free port of 127.0.0.1 and stops it again.
-Nothing is patched: it is the glance and glance_store from PyPI, finding the
-driver through its ``glance_store.drivers`` entry point exactly as an
-operator's glance-api does.
+It is the glance and glance_store from PyPI, unpatched, finding the driver
+through its ``glance_store.drivers`` entry point exactly as an operator's
+glance-api does. The application is glance's own, loaded through
+:mod:`datera_glance.testing.wsgi`, which only makes SQLite transactions
+wait for each other instead of failing under concurrent requests.
 
 Two layouts are supported, the two that operators use:
 
@@ -38,6 +40,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -240,7 +243,10 @@ class GlanceApi:
                 'image_cache_dir': self._path('cache'),
             },
             'database': {
-                'connection': 'sqlite:///' + self._path('glance.sqlite'),
+                # A writer waits for the lock up to the timeout (pysqlite's
+                # default is 5 s) rather than failing.
+                'connection': 'sqlite:///%s?timeout=60' % self._path(
+                    'glance.sqlite'),
             },
             'paste_deploy': {
                 'config_file': os.path.join(self.config_dir,
@@ -321,9 +327,14 @@ class GlanceApi:
         os.makedirs(self.data_dir, exist_ok=True)
         if template:
             shutil.copyfile(template, target)
-            return
-        self._run([os.path.join(self.bindir, 'glance-manage'),
-                   '--config-file', self.config_file, 'db_sync'])
+        else:
+            self._run([os.path.join(self.bindir, 'glance-manage'),
+                       '--config-file', self.config_file, 'db_sync'])
+        # Write-ahead logging: readers never block the writer, so requests
+        # served at once by glance-api's threads do not fail with
+        # "database is locked" (a setting kept in the file).
+        with contextlib.closing(sqlite3.connect(target)) as db:
+            db.execute('PRAGMA journal_mode=WAL')
 
     @property
     def database_file(self):
@@ -374,7 +385,9 @@ class GlanceApi:
             '--error-logfile', '-', '--access-logfile', '-',
             '--name', 'glance-api',
             '--config', 'python:datera_glance.testing.gunicorn_conf',
-            'glance.wsgi.api:application',
+            # glance.wsgi.api:application, with SQLite made safe for
+            # concurrent requests.
+            'datera_glance.testing.wsgi:application',
         ]
         env = self._env()
         if self.stop_with_parent:

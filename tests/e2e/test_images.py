@@ -238,6 +238,36 @@ def test_upload_cut_off_half_way_leaves_no_app_instance(deployment,
     client.images.delete(image['id'])
 
 
+def test_concurrent_uploads_and_downloads(deployment):
+    """glance-api's threads move several images through the store at once."""
+    datas = [conftest.ImageData(8 * MiB + i, seed=50 + i) for i in range(3)]
+    ids = [create_image(deployment.client(), 'parallel-%d' % i)['id']
+           for i in range(len(datas))]
+    errors = []
+
+    def round_trip(image_id, data):
+        try:
+            client = deployment.client()
+            client.images.upload(image_id, data.file(),
+                                 image_size=data.size)
+            if b''.join(client.images.data(image_id)) != data.bytes():
+                errors.append('%s read back differently' % image_id)
+        except Exception as e:
+            errors.append('%s: %r' % (image_id, e))
+
+    threads = [threading.Thread(target=round_trip, args=pair)
+               for pair in zip(ids, datas)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+    for image_id, data in zip(ids, datas):
+        assert_stored(deployment, image_id, data)
+        deployment.client().images.delete(image_id)
+
+
 def test_cli_create_download_delete(deployment, tmp_path):
     """The real ``glance`` command line, as an operator types it."""
     data = conftest.ImageData(10 * MiB + 5, seed=11)
