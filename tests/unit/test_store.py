@@ -652,3 +652,13 @@ def test_operations_on_an_unconfigured_store_fail_clearly(fakes):
     with pytest.raises(exceptions.BackendException) as exc:
         s.get_size(loc)
     assert 'not configured' in str(exc.value)
+
+
+@pytest.mark.parametrize('name', ['OS-IMAGE-' + IMAGE_ID, IMAGE_ID,
+                                  'OS-' + IMAGE_ID])
+def test_url_prefix_matches_locations_of_the_original_driver(fakes, name):
+    # glance assigns legacy (single-store) locations to a multi-store
+    # backend by this prefix when a deployment moves to multi-store.
+    s = _store(fakes, backend='fast')
+    assert ('datera://10.0.0.5:7718/app_instances/' + name).startswith(
+        s.url_prefix)
