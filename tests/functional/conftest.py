@@ -124,6 +124,17 @@ def app_instances(sim):
     return {ai['id']: ai for ai in sim.state()['app_instances']}
 
 
+def allocated_bytes(sim, image_id):
+    """Bytes the backing file of an image's volume really occupies."""
+    ai = app_instances(sim)[image_id]
+    volume_uuid = ai['storage_instances'][0]['volumes'][0]['uuid']
+    for root, dirs, files in os.walk(sim.data_dir):
+        for name in files:
+            if name.startswith(volume_uuid):
+                return os.stat(os.path.join(root, name)).st_blocks * 512
+    raise AssertionError('no backing file for volume %s' % volume_uuid)
+
+
 def acl_initiators(sim, image_id):
     """Initiator paths in the ACL of an image's storage instance."""
     ai = app_instances(sim)[image_id]
