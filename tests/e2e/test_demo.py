@@ -35,8 +35,8 @@ def processes_using(folder):
     for pid in filter(str.isdigit, os.listdir('/proc')):
         try:
             with open('/proc/%s/cmdline' % pid, 'rb') as f:
-                cmdline = f.read().replace(b'\0', b' ').decode('utf-8',
-                                                                'replace')
+                raw = f.read()
+            cmdline = raw.replace(b'\0', b' ').decode('utf-8', 'replace')
             cwd = os.readlink('/proc/%s/cwd' % pid)
         except OSError:
             continue  # gone, or not ours to look at
