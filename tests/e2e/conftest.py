@@ -23,6 +23,7 @@ import random
 import shutil
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -67,9 +68,8 @@ class ImageData:
     def block(self, index):
         return index.to_bytes(8, 'big') + self._base[8:]
 
-    def chunks(self, chunk=MiB):
-        """The contents as a generator of ``chunk``-byte pieces."""
-        assert chunk == MiB
+    def chunks(self):
+        """The contents as a generator of 1 MiB pieces."""
         left, index = self.size, 0
         while left:
             data = self.block(index)[:left]
@@ -179,7 +179,6 @@ class Deployment:
 
     def download(self, image_id, **headers):
         """GET the image's data; returns (status, headers, body)."""
-        import urllib.request
         request = urllib.request.Request(
             '%s/v2/images/%s/file' % (self.api.url, image_id),
             headers=dict(headers, **{'X-Auth-Token': 'no-keystone'}))
