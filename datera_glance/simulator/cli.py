@@ -18,6 +18,8 @@ import signal
 import sys
 import threading
 
+import prettytable
+
 from datera_glance.simulator import dataplane
 from datera_glance.simulator import models
 from datera_glance.simulator import server
@@ -215,11 +217,11 @@ def _ref_paths(refs):
 
 
 def _table(rows):
-    widths = [max(len(str(row[i])) for row in rows)
-              for i in range(len(rows[0]))]
-    return ['  '.join(str(cell).ljust(width)
-                      for cell, width in zip(row, widths)).rstrip()
-            for row in rows]
+    table = prettytable.PrettyTable(rows[0], border=False, align='l',
+                                    left_padding_width=0,
+                                    right_padding_width=2)
+    table.add_rows(rows[1:])
+    return [line.rstrip() for line in table.get_string().splitlines()]
 
 
 def _stop_at_stdin_eof():
