@@ -6,6 +6,7 @@ store as default backend) and once against a legacy single-store one
 """
 
 import http.client
+import io
 import os
 import re
 import socket
@@ -266,6 +267,22 @@ def test_concurrent_uploads_and_downloads(deployment):
     for image_id, data in zip(ids, datas):
         assert_stored(deployment, image_id, data)
         deployment.client().images.delete(image_id)
+
+
+def test_cluster_out_of_space_is_http_413_and_leaves_nothing(deployment):
+    client = deployment.client()
+    image = create_image(client, 'too-big')
+    deployment.sim.set_capacity(1)
+    try:
+        # 1 GiB + 1 byte needs a 2 GiB volume; the cluster has 1 GiB.
+        with pytest.raises(glance_exc.HTTPOverLimit):   # HTTP 413
+            client.images.upload(image['id'], io.BytesIO(b'x' * MiB),
+                                 image_size=1024 * MiB + 1)
+    finally:
+        deployment.sim.set_capacity(None)
+    assert deployment.app_instance(image['id']) is None
+    assert deployment.image(image['id'])['status'] == 'queued'
+    client.images.delete(image['id'])
 
 
 def test_cli_create_download_delete(deployment, tmp_path):
