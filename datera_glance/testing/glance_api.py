@@ -156,7 +156,8 @@ def policy_rules():
     return sorted({rule.name for rule in policies.list_rules()})
 
 
-def _free_text(value):
+def _conf_value(value):
+    """A Python value as oslo.config reads it from a file."""
     if isinstance(value, bool):
         return 'true' if value else 'false'
     if isinstance(value, (list, tuple)):
@@ -304,7 +305,7 @@ class GlanceApi:
                 parser.add_section(section)
             for key, value in options.items():
                 if value is not None:
-                    parser.set(section, key, _free_text(value))
+                    parser.set(section, key, _conf_value(value))
         with open(self.config_file, 'w') as f:
             parser.write(f)
         paste = PASTE_INI.format(healthcheck_disable=os.path.join(
