@@ -210,6 +210,22 @@ class SimulatorProcess(object):
 
     # Admin API client
 
+    def store_options(self):
+        """Datera store options that point a store at this simulator.
+
+        HTTPS verified with the simulator's CA, and the ``local``
+        transport through its exports (there is no iSCSI here).
+        """
+        return {
+            'datera_san_ip': self.host,
+            'datera_san_port': self.port,
+            'datera_san_login': self.username,
+            'datera_san_password': self.password,
+            'datera_ca_certificates_file': self.ca_file,
+            'datera_transport': 'local',
+            'datera_local_export_dir': self.export_dir,
+        }
+
     def _admin(self, method, path, body=None):
         if not self.running or self._session is None:
             raise SimulatorError('simulator is not running')

@@ -127,23 +127,15 @@ def file_backend(datadir, name='file1'):
 def datera_backend(sim, name='datera1', **options):
     """A Datera store using the simulator ``sim``.
 
-    ``sim`` is anything with the attributes of a running
-    :class:`datera_glance.simulator.fixture.SimulatorProcess` (``host``,
-    ``port``, ``username``, ``password``, ``ca_file``, ``export_dir``). The
-    store talks HTTPS to it, verified with the simulator's CA, and attaches
-    volumes with the ``local`` transport through the simulator's exports.
+    ``sim`` is a running
+    :class:`datera_glance.simulator.fixture.SimulatorProcess`; its
+    ``store_options()`` make the store talk HTTPS to it, verified with the
+    simulator's CA, and attach volumes with the ``local`` transport
+    through the simulator's exports.
     Keyword arguments add or override options (``datera_chunk_size=...``);
     a value of ``None`` removes an option.
     """
-    opts = {
-        'datera_san_ip': sim.host,
-        'datera_san_port': sim.port,
-        'datera_san_login': sim.username,
-        'datera_san_password': sim.password,
-        'datera_ca_certificates_file': sim.ca_file,
-        'datera_transport': 'local',
-        'datera_local_export_dir': sim.export_dir,
-    }
+    opts = sim.store_options()
     opts.update(options)
     opts = {k: v for k, v in opts.items() if v is not None}
     return Backend(name=name, store='datera', options=opts,

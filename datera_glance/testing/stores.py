@@ -19,18 +19,13 @@ IMAGE_BLOCK = 8 * 1024 * 1024
 
 def datera_options(sim, **overrides):
     """Options that point a Datera store at a running simulator."""
-    opts = {
-        'datera_san_ip': sim.host,
-        'datera_san_port': sim.port,
-        'datera_san_login': sim.username,
-        'datera_san_password': sim.password,
-        'datera_ca_certificates_file': sim.ca_file,
-        'datera_transport': 'local',
-        'datera_local_export_dir': sim.export_dir,
+    opts = sim.store_options()
+    # Fail fast: the tests inject the faults they expect.
+    opts.update({
         'datera_retry_attempts': 2,
         'datera_retry_interval': 0.05,
         'datera_operation_max_timeout': 30,
-    }
+    })
     opts.update(overrides)
     return opts
 

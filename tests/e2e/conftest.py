@@ -22,13 +22,13 @@ import os
 import random
 import shutil
 import threading
-import time
 import urllib.request
 
 import pytest
 
 from datera_glance.simulator import fixture as sim_fixture
 from datera_glance.testing import glance_api
+from datera_glance.testing import polling
 
 MiB = 1024 * 1024
 BACKEND = 'datera1'
@@ -40,17 +40,7 @@ def use_block_devices():
     return os.geteuid() == 0 and shutil.which('losetup') is not None
 
 
-def wait_for(predicate, timeout=30, interval=0.1, message='condition'):
-    """Poll ``predicate`` until it returns a true value; return that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('%s not reached within %ss'
-                                 % (message, timeout))
-        time.sleep(interval)
+wait_for = polling.wait_for
 
 
 class ImageData:

@@ -1,15 +1,17 @@
 """The glance-api harness writes the two layouts operators use."""
 
 import configparser
-import types
 
 import pytest
 
+from datera_glance.simulator import fixture
 from datera_glance.testing import glance_api
 
-SIM = types.SimpleNamespace(host='127.0.0.1', port=7718, username='admin',
-                            password='secret', ca_file='/sim/ca.pem',
-                            export_dir='/sim/exports')
+# Never started: only its ready-line attributes are used.
+SIM = fixture.SimulatorProcess('/sim')
+SIM.__dict__.update(host='127.0.0.1', port=7718, username='admin',
+                    password='secret', ca_file='/sim/ca.pem',
+                    export_dir='/sim/exports')
 
 
 def read_conf(api):

@@ -2,8 +2,9 @@
 
 import os
 import subprocess
-import time
 import uuid
+
+from datera_glance.testing import polling
 
 HOST1 = 'iqn.1993-08.org.debian:01:host1'
 HOST2 = 'iqn.1993-08.org.debian:01:host2'
@@ -82,14 +83,4 @@ def device_size(path):
                               capture_output=True, text=True).stdout)
 
 
-def wait_for(predicate, timeout=30, interval=0.05, message='condition'):
-    """Poll ``predicate`` until it returns a true value; return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('%s not reached within %ss'
-                                 % (message, timeout))
-        time.sleep(interval)
+wait_for = polling.wait_for
