@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # simulator's block devices, git for pbr's version.
 DEB_TOOLS := losetup:util-linux blockdev:util-linux git:git
 
-.PHONY: all deps venv test unit functional e2e pep8 demo bench genconfig clean
+.PHONY: all deps venv test unit functional e2e pep8 demo bench genconfig docs clean
 
 all: test
 
@@ -54,6 +54,9 @@ pep8: $(STAMP)
 
 genconfig: $(STAMP)
 	$(BIN)/oslo-config-generator --namespace datera_glance
+
+docs: $(STAMP)
+	$(BIN)/python tools/gen_options_table.py --write README.rst
 
 demo: $(STAMP)
 	$(BIN)/python -m datera_glance.cmd.demo $(if $(KEEP),--keep,)
