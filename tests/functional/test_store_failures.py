@@ -17,6 +17,7 @@ from oslo_config import cfg
 from oslo_utils import units
 import pytest
 
+from datera_glance.simulator import fixture
 from tests.functional import conftest as fx
 
 BACKEND = fx.BACKEND
@@ -170,17 +171,15 @@ def test_unreachable_cluster_disables_writes_with_a_clear_error(
         s.bind(('127.0.0.1', 0))
         closed_port = s.getsockname()[1]
 
-    class Nowhere(object):
-        host = '127.0.0.1'
-        port = closed_port
-        username = 'admin'
-        password = 'password'
-        ca_file = None
-        export_dir = str(tmp_path)
+    # A simulator that was never started: nothing listens on its port.
+    nowhere = fixture.SimulatorProcess(str(tmp_path))
+    nowhere.__dict__.update(host='127.0.0.1', port=closed_port,
+                            username='admin', password='password',
+                            ca_file=None, export_dir=str(tmp_path))
 
     caplog.set_level(logging.ERROR)
     fx.configure_multi_store(glance_conf, {BACKEND: fx.datera_options(
-        Nowhere, datera_retry_attempts=1)})
+        nowhere, datera_retry_attempts=1)})
     store = multi_backend.get_store_from_store_identifier(BACKEND)
     assert not store.is_capable(capabilities.BitMasks.WRITE_ACCESS)
     messages = [r.getMessage() for r in caplog.records]
