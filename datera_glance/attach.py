@@ -33,6 +33,7 @@ images, and other "hosts" in one process (tests), proceed in parallel.
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -307,6 +308,18 @@ class Attacher:
     One per Store; two Attachers with different initiator names act as
     two hosts (that is how tests prove multi-host behaviour in one
     process).
+
+    Users of one image on this host (threads and glance-api processes)
+    are counted in a holders file beside a lock file, both named after
+    the image and the attachment's scope: the cluster, the tenant and
+    the initiator. Two Datera backends (two clusters, or two tenants)
+    therefore never share attach state, even for one image id.
+
+    A release never fails the transfer it ends: what it could not undo
+    (the ACL entry, the online state) is remembered and undone before
+    this host's next operation against the cluster
+    (:meth:`finish_pending`), which also releases what crashed processes
+    of this host left (holders files whose holders are all gone).
     """
 
     def __init__(self, edf_client, settings):
@@ -318,6 +331,17 @@ class Attacher:
         self._registered = False
         self._chowned = {}
         self._chown_lock = threading.Lock()
+        self._pending = set()
+        self._pending_lock = threading.Lock()
+        edf_settings = edf_client.settings
+        scope = '%s:%s|%s|%s' % (edf_settings.san_ip, edf_settings.san_port,
+                                 edf_client.tenant, self.initiator_iqn)
+        self._scope = hashlib.sha256(scope.encode('utf-8')).hexdigest()[:16]
+
+    @property
+    def lock_path(self):
+        """The folder holding this host's lock and holders files."""
+        return self._lock_path
 
     def _initiator_name(self):
         if self.settings.initiator_name:
@@ -339,11 +363,17 @@ class Attacher:
         LOG.info('Using initiator name %s for this host', name)
         return name
 
+    @property
+    def _display_name(self):
+        return initiator_display_name(self.initiator_iqn)
+
     def _ensure_initiator(self):
         if not self._registered:
-            self.edf.ensure_initiator(
-                self.initiator_iqn, initiator_display_name(self.initiator_iqn))
+            self.edf.ensure_initiator(self.initiator_iqn, self._display_name)
             self._registered = True
+
+    def _key(self, image_id):
+        return '%s-%s' % (image_id, self._scope)
 
     @contextlib.contextmanager
     def attached(self, image_id):
@@ -352,39 +382,62 @@ class Attacher:
         Yields an :class:`Attachment`. On leaving the block, however it is
         left (normally, by an exception, or by a closed generator), this
         user is released; the last user of the image on this host
-        disconnects and removes this host from the volume's ACL.
+        disconnects and removes this host from the volume's ACL. Errors
+        of that release are logged, never raised.
         """
-        key = '%s-%s' % (image_id, hashlib.sha256(
-            self.initiator_iqn.encode('utf-8')).hexdigest()[:16])
+        key = self._key(image_id)
         token = '%d:%s' % (os.getpid(), uuid.uuid4().hex)
-        with self._lock(key):
-            first = self._add_holder(key, token)
+        with self._lock(key) as lock:
+            record = self._read_record(key)
+            first = not record['holders']
+            record['image'] = image_id
+            record['holders'].append(token)
+            self._write_record(key, record)
             try:
-                device_path, props, device_info = self._attach(
-                    image_id, first)
+                with self.edf.operation():
+                    device_path, props, device_info = self._attach(
+                        image_id, first)
             except BaseException:
-                if self._remove_holder(key, token):
-                    self._release(image_id, None, None, quiet=True)
+                self._drop_locked(lock, key, record, token)
                 raise
-        failed = True
+            if first:
+                record['props'], record['device'] = props, device_info
+                self._write_record(key, record)
         try:
             yield Attachment(self, image_id, device_path, props)
-            failed = False
         finally:
-            with self._lock(key):
-                if self._remove_holder(key, token):
-                    self._release(image_id, props, device_info,
-                                  quiet=failed)
+            self._drop_holder(key, token, image_id)
+
+    def _drop_holder(self, key, token, image_id):
+        """Unregister a user; the last one releases. Never raises."""
+        try:
+            with self._lock(key) as lock:
+                self._drop_locked(lock, key, self._read_record(key), token)
+        except Exception:
+            LOG.exception('Could not release image %s on this host; it '
+                          'will be retried', image_id)
+            self._remember(image_id)
+
+    def _drop_locked(self, lock, key, record, token):
+        """Under the image's lock: unregister ``token``, release if last."""
+        record['holders'] = [h for h in record['holders'] if h != token]
+        if not record['holders'] and self._release(
+                record['image'], record.get('props'), record.get('device')):
+            self._write_record(key, None)
+            lock.remove = True
+        else:
+            self._write_record(key, record)
 
     def _lock(self, key):
-        return lockutils.lock('attach-' + key, lock_file_prefix='datera-',
-                              external=True, lock_path=self._lock_path)
+        return _FileLock(os.path.join(
+            self._lock_path, 'datera-attach-%s.lock' % key))
 
     def _attach(self, image_id, first):
         self._ensure_initiator()
         # For a later user of the image on this host the export is in
         # place (this only reads where it is); the first one waits for it.
-        access = self.edf.export_to(image_id, self.initiator_iqn)
+        access = self.edf.export_to(image_id, self.initiator_iqn,
+                                    self._display_name)
         if first:
             self.edf.wait_export_ready(image_id, self.settings.export_timeout)
         props = connection_properties(
@@ -402,85 +455,121 @@ class Attacher:
                   '%(e)s') % {'image': image_id, 'e': e})
         return device_info['path'], props, device_info
 
-    def _release(self, image_id, props, device_info, quiet):
-        """Disconnect and unexport this host.
+    def _release(self, image_id, props, device_info):
+        """Disconnect and unexport this host; True when all of it worked.
 
-        Errors surface only when ``quiet`` is false; otherwise they would
-        hide the error already being raised.
+        What fails is logged and left for :meth:`finish_pending`: the
+        data of the transfer that ends here is complete, and this must
+        not fail it.
         """
-        errors = []
-        if props is not None:
+        done = True
+        if props is not None and device_info:
             try:
                 self._restore_owner(device_info['path'])
                 self._transport.disconnect(props, device_info)
             except Exception as e:
-                errors.append(e)
-                LOG.error('Could not disconnect the volume of image '
-                          '%(image)s: %(e)s', {'image': image_id, 'e': e})
+                done = False
+                LOG.warning('Could not disconnect the volume of image '
+                            '%(image)s (will retry): %(e)s',
+                            {'image': image_id, 'e': e})
         try:
-            self.edf.unexport_from(image_id, self.initiator_iqn)
+            with self.edf.operation():
+                self.edf.unexport_from(image_id, self.initiator_iqn)
         except Exception as e:
-            errors.append(e)
-            LOG.error('Could not unexport the volume of image %(image)s '
-                      'from %(iqn)s: %(e)s', {'image': image_id, 'e': e,
-                                              'iqn': self.initiator_iqn})
-        if errors and not quiet:
-            if isinstance(errors[-1], exceptions.GlanceStoreException):
-                raise errors[-1]
-            raise exceptions.BackendException(
-                _('Could not detach the volume of image %(image)s: '
-                  '%(e)s') % {'image': image_id, 'e': errors[-1]})
+            done = False
+            LOG.warning('Could not unexport the volume of image %(image)s '
+                        'from %(iqn)s (will retry before the next '
+                        'operation): %(e)s',
+                        {'image': image_id, 'e': e,
+                         'iqn': self.initiator_iqn})
+        if done:
+            with self._pending_lock:
+                self._pending.discard(image_id)
+        else:
+            self._remember(image_id)
+        return done
 
-    # Holders of one image on this host, shared by its processes: a JSON
-    # list of "<pid>:<token>" next to the lock file, only touched under
-    # the lock. Holders of dead processes are dropped, so a crash does
-    # not pin the export forever.
+    def _remember(self, image_id):
+        with self._pending_lock:
+            self._pending.add(image_id)
+
+    def finish_pending(self):
+        """Release what failed releases and crashed processes left.
+
+        Cheap when there is nothing: a look at the lock folder. Never
+        raises; what still fails stays pending.
+        """
+        with self._pending_lock:
+            images = set(self._pending)
+        images.update(self.stale_images())
+        for image_id in sorted(images):
+            key = self._key(image_id)
+            try:
+                with self._lock(key) as lock:
+                    record = self._read_record(key)
+                    if record['holders']:
+                        continue    # in use again: its last user releases
+                    record['image'] = image_id
+                    self._drop_locked(lock, key, record, None)
+            except Exception:
+                LOG.exception('Could not finish releasing image %s',
+                              image_id)
+
+    def stale_images(self):
+        """Images this host's crashed processes left attached."""
+        suffix = '-%s.holders' % self._scope
+        found = []
+        try:
+            names = os.listdir(self._lock_path)
+        except OSError:
+            return found
+        for name in names:
+            if name.startswith('datera-attach-') and name.endswith(suffix):
+                key = name[len('datera-attach-'):-len('.holders')]
+                record = self._read_record(key)
+                if record['image'] and not record['holders']:
+                    found.append(record['image'])
+        return found
+
+    def holders(self, image_id):
+        """Live users of the image on this host."""
+        return self._read_record(self._key(image_id))['holders']
+
+    # The holders file of an image: JSON {"image", "holders", "props",
+    # "device"}, holders being "<pid>:<token>" of live users; only
+    # touched under the image's lock. Holders of dead processes are
+    # dropped when read, so a crash does not pin the export forever, and
+    # the connection properties let a later process disconnect it.
 
     def _holders_file(self, key):
         return os.path.join(self._lock_path, 'datera-attach-%s.holders' % key)
 
-    def _read_holders(self, path):
+    def _read_record(self, key):
+        record = {'image': None, 'holders': [], 'props': None,
+                  'device': None}
         try:
-            with open(path) as f:
-                holders = json.load(f)
+            with open(self._holders_file(key)) as f:
+                data = json.load(f)
         except (OSError, ValueError):
-            return []
-        alive = []
-        for holder in holders:
-            pid = int(str(holder).split(':', 1)[0])
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                continue
-            except PermissionError:
-                pass
-            alive.append(holder)
-        return alive
+            return record
+        if isinstance(data, list):      # written by an earlier release
+            data = {'holders': data}
+        if isinstance(data, dict):
+            record.update({k: data.get(k) for k in record if k in data})
+        record['holders'] = [h for h in record['holders'] or []
+                             if _holder_alive(h)]
+        return record
 
-    def _write_holders(self, path, holders):
-        if not holders:
+    def _write_record(self, key, record):
+        path = self._holders_file(key)
+        if record is None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             return
         tmp = '%s.%s' % (path, uuid.uuid4().hex)
         with open(tmp, 'w') as f:
-            json.dump(holders, f)
+            json.dump(record, f)
         os.replace(tmp, path)
-
-    def _add_holder(self, key, token):
-        """Register a user; True when it is the only one."""
-        path = self._holders_file(key)
-        holders = self._read_holders(path)
-        holders.append(token)
-        self._write_holders(path, holders)
-        return len(holders) == 1
-
-    def _remove_holder(self, key, token):
-        """Unregister a user; True when none remains."""
-        path = self._holders_file(key)
-        holders = [h for h in self._read_holders(path) if h != token]
-        self._write_holders(path, holders)
-        return not holders
 
     # A non-root glance-api cannot open a root-owned /dev/sdX: like the
     # cinder store, own it for the time of the attachment through
@@ -514,3 +603,73 @@ class Attacher:
     def _chown(self, uid, path):
         processutils.execute('chown', str(uid), path, run_as_root=True,
                              root_helper=self.settings.root_helper)
+
+
+def _holder_alive(holder):
+    try:
+        pid = int(str(holder).split(':', 1)[0])
+    except ValueError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+class _FileLock:
+    """An exclusive lock of one image on this host, across processes.
+
+    A thread lock (oslo.concurrency's in-process semaphore, keyed by
+    path) plus ``flock`` on a lock file. The holder may remove the file
+    when it is done (``remove = True``): a process that was waiting on
+    the removed file notices that the path no longer names the file it
+    locked and locks the new one instead, so removal is race-free and no
+    lock file outlives the attachment it guarded.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.remove = False
+        self._fd = None
+        self._thread_lock = None
+
+    def __enter__(self):
+        self._thread_lock = lockutils.internal_lock(self.path)
+        self._thread_lock.acquire()
+        try:
+            self._fd = self._lock_file()
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return self
+
+    def _lock_file(self):
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                locked = os.fstat(fd)
+                try:
+                    current = os.stat(self.path)
+                except FileNotFoundError:
+                    current = None
+            except BaseException:
+                os.close(fd)
+                raise
+            if current is not None and (
+                    (current.st_dev, current.st_ino) ==
+                    (locked.st_dev, locked.st_ino)):
+                return fd
+            os.close(fd)    # removed by its last holder: lock the new one
+
+    def __exit__(self, *exc):
+        try:
+            if self.remove:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path)
+            os.close(self._fd)
+        finally:
+            self._thread_lock.release()

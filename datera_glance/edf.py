@@ -31,10 +31,10 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
-import uuid
 
 from glance_store import exceptions
 from oslo_log import log as logging
@@ -42,6 +42,7 @@ import requests
 import requests.adapters
 
 from datera_glance.i18n import _
+from datera_glance import lifecycle
 from datera_glance.sdk_compat import dfs_sdk
 
 sdk_exc = dfs_sdk.exceptions
@@ -70,9 +71,14 @@ OPT_TENANT = 'datera_tenant_id'
 
 _JSON = 'application/json; charset=utf-8'
 _RETRIABLE = (sdk_exc.Api503RetryError, sdk_exc.ApiConnectionError)
-# How the cluster words a refusal for lack of room ('namespace' must not
-# match, hence the word boundaries).
-_CAPACITY_RE = re.compile(r'\b(capacity|insufficient|space|full)\b', re.I)
+# Releasing a volume is retried on any server error: a host that gives up
+# leaves its ACL entry and the export behind.
+_RELEASE_RETRIABLE = _RETRIABLE + (sdk_exc.ApiInternalError,
+                                   sdk_exc.ApiAuthError)
+# How the cluster words a refusal of a create or grow for lack of room
+# (422 "Insufficient capacity: ..."); other answers are not StorageFull.
+_CAPACITY_RE = re.compile(
+    r'\b(insufficient|not enough|out of)\s+(capacity|space)\b', re.I)
 _API_VERSIONS = {'auto': ('v2.2', 'v2.1'), '2.2': ('v2.2',),
                  '2.1': ('v2.1',)}
 
@@ -101,7 +107,7 @@ class EdfSettings:
     insecure: bool = False
     retry_attempts: int = 5
     retry_interval: float = 1.0
-    operation_timeout: float = 60.0
+    operation_timeout: float = 20.0
     request_timeout: float = 30.0
     schema_cache_dir: str | None = None
 
@@ -133,23 +139,27 @@ class TlsVerifyError(sdk_exc.ApiConnectionError):
 
 
 _schema_dir_lock = threading.Lock()
-_private_schema_dir = (None, None)      # (pid, path)
 
 
 def _private_dir():
-    """A schema cache folder only this process uses (mode 0700)."""
-    global _private_schema_dir
+    """The schema cache folder of this user's processes (mode 0700).
+
+    One folder per user, reused by every process and every restart (a
+    folder per process would pile up in the temp folder whenever a
+    process is killed). Files in it are written aside and renamed, so
+    processes sharing it never read half a file. A folder of that name
+    that is not a private folder of this user is not used.
+    """
+    path = os.path.join(tempfile.gettempdir(),
+                        'datera-glance-schema-%d' % os.geteuid())
     with _schema_dir_lock:
-        pid, path = _private_schema_dir
-        # A forked worker gets its own: the parent removes its folder when
-        # it exits.
-        if pid != os.getpid() or not os.path.isdir(path):
-            # mkdtemp creates the folder 0700 under a fresh random name, so
-            # nothing else can plant or read files in it.
-            path = tempfile.mkdtemp(prefix='datera-glance-schema-')
-            atexit.register(shutil.rmtree, path, True)
-            _private_schema_dir = (os.getpid(), path)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+        st = os.lstat(path)
+    if (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and
+            not st.st_mode & 0o077):
         return path
+    raise OSError(_('%s is not a private folder of this user') % path)
 
 
 class _Connection(sdk_connection.ApiConnection):
@@ -311,6 +321,10 @@ class _Connection(sdk_connection.ApiConnection):
             self._logged_in = True
 
 
+class ClusterUnreachable(exceptions.BackendException):
+    """The cluster did not answer: an outage, not a configuration error."""
+
+
 def _api_message(e):
     """The server's message of an SDK error, else a short description."""
     message = getattr(e, 'message', None)
@@ -337,6 +351,12 @@ class EdfClient:
         self._conn = None
         self._tenant_ready = False
         self._initiators = set()
+        # The deadline of the store operation this thread runs, if any.
+        self._operation = threading.local()
+        # image id -> (creation marker, when) of creates this client gave
+        # up on (their answer may still come): see reap_given_up().
+        self._given_up = {}
+        self._given_up_lock = threading.Lock()
         if settings.insecure and not settings.ca_file:
             LOG.warning('TLS certificate verification of the Datera cluster '
                         'at %(ip)s is disabled (%(opt)s); anyone on the path '
@@ -370,7 +390,15 @@ class EdfClient:
         if folder:
             os.makedirs(folder, mode=0o700, exist_ok=True)
         else:
-            folder = _private_dir()
+            try:
+                folder = _private_dir()
+            except OSError as e:
+                # Someone else's folder: never trust it; fall back to a
+                # folder of this process, removed when it exits.
+                LOG.warning('Caching the Datera API schema in a folder of '
+                            'this process: %s', e)
+                folder = tempfile.mkdtemp(prefix='datera-glance-schema-')
+                atexit.register(shutil.rmtree, folder, True)
         cluster = '%s:%s' % (self.settings.san_ip, self.settings.san_port)
         digest = hashlib.sha256(cluster.encode('utf-8')).hexdigest()[:16]
         return os.path.join(folder, 'schema-%s.json' % digest)
@@ -463,11 +491,10 @@ class EdfClient:
             return self._config_error(option, _(
                 'the Datera cluster at %(where)s refused the login of user '
                 '%(user)s') % {'where': where, 'user': s.login})
-        if isinstance(e, sdk_exc.ApiConnectionError):
-            return self._config_error(
-                '%s, %s' % (OPT_SAN_IP, OPT_SAN_PORT),
-                _('cannot reach the Datera cluster at %(where)s: %(e)s') % {
-                    'where': where, 'e': _api_message(e)})
+        if isinstance(e, (sdk_exc.ApiConnectionError,
+                          sdk_exc.Api503RetryError,
+                          sdk_exc.ApiInternalError)):
+            return self._unreachable(e)
         if isinstance(e, exceptions.GlanceStoreException):
             return e
         return self._config_error(
@@ -475,18 +502,27 @@ class EdfClient:
             _('logging in to the Datera cluster at %(where)s failed: '
               '%(e)s') % {'where': where, 'e': _api_message(e)})
 
-    def check_connection(self):
+    def _unreachable(self, e):
+        s = self.settings
+        return ClusterUnreachable(_(
+            'The Datera cluster at %(where)s did not answer (%(e)s); check '
+            'that it runs and that %(ip)s and %(port)s name it') % {
+                'where': '%s:%s' % (s.san_ip, s.san_port),
+                'e': _api_message(e), 'ip': OPT_SAN_IP, 'port': OPT_SAN_PORT})
+
+    def check_connection(self, timeout=None):
         """Log in now and make sure the tenant exists.
 
+        :param timeout: seconds the whole check may take, tried once
+            (glance-api start-up); None: the usual bounds and retries.
         :raises BadStoreConfiguration: naming the option to fix, when the
-            cluster cannot be reached, refuses the credentials, fails TLS
-            verification or serves no supported API version.
+            cluster refuses the credentials, fails TLS verification or
+            serves no supported API version.
+        :raises ClusterUnreachable: the cluster did not answer (in time).
         """
-        conn = self._connect()
-        try:
+        with self.operation(timeout, retries=timeout is None):
+            conn = self._connect()
             self._ensure_tenant(conn)
-        except exceptions.BackendException as e:
-            raise self._config_error(OPT_TENANT, str(e))
 
     def close(self):
         """Close the pooled HTTP connections."""
@@ -495,10 +531,38 @@ class EdfClient:
 
     # -- calling ------------------------------------------------------------
 
-    def _retrying(self, conn, fn, *args, **kwargs):
+    @contextlib.contextmanager
+    def operation(self, timeout=None, retries=True):
+        """Bound every REST call this thread makes inside the block.
+
+        All calls, their retries and waits included, end within
+        ``timeout`` seconds (default: ``operation_timeout``) from the
+        start of the block, or of an enclosing block when that ends
+        sooner. ``retries=False`` tries each call once.
+        """
+        state = self._operation
+        saved = (getattr(state, 'deadline', None),
+                 getattr(state, 'retries', True))
+        if timeout is None:
+            timeout = self.settings.operation_timeout
+        deadline = time.monotonic() + timeout
+        if saved[0] is not None:
+            deadline = min(deadline, saved[0])
+        state.deadline, state.retries = deadline, retries and saved[1]
+        try:
+            yield
+        finally:
+            state.deadline, state.retries = saved
+
+    def _retrying(self, conn, fn, *args, retriable=_RETRIABLE, **kwargs):
         """Call ``fn`` with bounded retries of transient failures."""
         s = self.settings
         deadline = time.monotonic() + s.operation_timeout
+        outer = getattr(self._operation, 'deadline', None)
+        if outer is not None:
+            deadline = min(deadline, outer)
+        retries = (s.retry_attempts
+                   if getattr(self._operation, 'retries', True) else 0)
         conn.set_deadline(deadline)
         attempt = 0
         try:
@@ -508,39 +572,65 @@ class EdfClient:
                     return fn(*args, **kwargs)
                 except TlsVerifyError:
                     raise
-                except _RETRIABLE as e:
+                except retriable as e:
                     # Back off: retry_interval, then twice that, ...
                     wait = max(0.0, s.retry_interval) * 2 ** (attempt - 1)
-                    if (attempt > s.retry_attempts or
+                    if (attempt > retries or
                             time.monotonic() + wait >= deadline):
                         raise
                     LOG.warning('Datera API call failed (%(e)s); retry '
                                 '%(n)d of %(max)d in %(wait).1fs',
                                 {'e': _api_message(e), 'n': attempt,
-                                 'max': s.retry_attempts, 'wait': wait})
+                                 'max': retries, 'wait': wait})
                     time.sleep(wait)
         finally:
             conn.set_deadline(None)
 
-    def _call(self, what, image_id, fn, *args, **kwargs):
-        """Run one API operation; translate its errors for ``image_id``."""
+    def _call(self, what, image_id, fn, *args, retriable=_RETRIABLE,
+              capacity=False, image=True, **kwargs):
+        """Run one API operation; translate its errors for ``image_id``.
+
+        :param retriable: the SDK errors worth retrying
+        :param capacity: whether the cluster may refuse it for lack of
+            room (a create or a grow): only then is an answer saying so
+            StorageFull
+        :param image: whether ``image_id`` is an image, whose missing
+            app instance makes a 404 NotFound
+        """
         conn = self._connect()
         try:
-            return self._retrying(conn, fn, *args, **kwargs)
-        except exceptions.GlanceStoreException:
+            return self._retrying(conn, fn, *args, retriable=retriable,
+                                  **kwargs)
+        except (exceptions.GlanceStoreException,
+                exceptions.BackendException):
             raise
+        except sdk_exc.ApiNotFoundError as e:
+            if not image:
+                raise self._translate(what, image_id, e)
+            raise self._not_found(conn, what, image_id, e)
+        except Exception as e:
+            raise self._translate(what, image_id, e, capacity)
+
+    def _not_found(self, conn, what, image_id, error):
+        """NotFound when the image's app instance is missing.
+
+        Any other 404 (an ACL entry, an initiator, a sub-path) is the
+        cluster refusing the operation on an image that does exist.
+        """
+        try:
+            self._retrying(conn, self._get_ai, conn, image_id)
         except sdk_exc.ApiNotFoundError:
-            raise exceptions.NotFound(_(
+            return exceptions.NotFound(_(
                 'Image %(image)s not found: no Datera app instance '
                 '%(image)s in tenant %(tenant)s') % {'image': image_id,
                                                      'tenant': self.tenant})
         except Exception as e:
-            raise self._translate(what, image_id, e)
+            return self._translate(what, image_id, e)
+        return self._translate(what, image_id, error)
 
-    def _translate(self, what, image_id, e):
+    def _translate(self, what, image_id, e, capacity=False):
         message = _api_message(e)
-        if (isinstance(e, sdk_exc._ApiResponseError) and
-                not isinstance(e, sdk_exc.ApiAuthError) and
+        if (capacity and isinstance(e, sdk_exc.ApiValidationFailedError) and
                 _CAPACITY_RE.search(message)):
             return exceptions.StorageFull(message=_(
                 'The Datera cluster has no room to %(what)s for image '
@@ -589,9 +679,11 @@ class EdfClient:
                     pass    # created meanwhile, by us or another host
         try:
             self._retrying(conn, ensure)
+        except (sdk_exc.ApiConnectionError, sdk_exc.Api503RetryError) as e:
+            raise self._unreachable(e)
         except Exception as e:
-            raise exceptions.BackendException(
-                _('Could not create the Datera tenant %(t)s: %(e)s') % {
+            raise self._config_error(OPT_TENANT, _(
+                'could not create the Datera tenant %(t)s: %(e)s') % {
                     't': self.tenant, 'e': _api_message(e)})
         self._tenant_ready = True
 
@@ -611,11 +703,15 @@ class EdfClient:
     # -- image volumes ------------------------------------------------------
 
     def create_image_volume(self, image_id, size_gib, replica_count,
-                            placement_mode, thin=True):
+                            placement_mode, thin=True, marker=None):
         """Create the app instance of an image.
 
         Datera volumes are always thin on the cluster (the API has no
         switch for it); ``thin`` is accepted so that callers state it.
+        ``marker`` becomes the app instance's description (see
+        :mod:`datera_glance.lifecycle`). When the create fails in a way
+        that leaves its outcome open (no answer in time), the marker is
+        remembered: see :meth:`given_up_marker`.
 
         :raises Duplicate: the image's app instance already exists.
         :raises StorageFull: the cluster refused for lack of capacity.
@@ -625,7 +721,7 @@ class EdfClient:
         # A token only this call knows: if the connection drops after the
         # cluster created the AI, the retried POST gets 409, and the token
         # tells our own AI apart from one that existed before.
-        marker = 'glance image upload %s' % uuid.uuid4().hex
+        marker = marker or lifecycle.creation_marker()
         body = {
             'name': ai_name(image_id),
             'uuid': image_id,
@@ -656,7 +752,16 @@ class EdfClient:
                              'earlier try whose answer was lost', image_id)
                     return
                 raise exceptions.Duplicate(image=image_id)
-        self._call(_('create a volume'), image_id, create)
+        try:
+            self._call(_('create a volume'), image_id, create,
+                       capacity=True, image=False)
+        except (exceptions.Duplicate, exceptions.StorageFull):
+            raise
+        except Exception:
+            # The cluster may still carry it out (the answer was lost or
+            # late): a later upload of this image may remove what it left.
+            self.give_up(image_id, marker)
+            raise
         LOG.debug('Created Datera app instance %(ai)s (%(size)d GiB) in '
                   '%(t)s', {'ai': image_id, 'size': size_gib,
                             't': self.tenant})
@@ -679,6 +784,50 @@ class EdfClient:
         return (volume.get('size') == size_gib and
                 ai.get('admin_state') != 'online')
 
+    def give_up(self, image_id, marker):
+        """Remember a create of ours whose outcome is unknown."""
+        with self._given_up_lock:
+            self._given_up[image_id] = (marker, time.monotonic())
+
+    def given_up_marker(self, image_id):
+        """The marker of a create of this image given up on, or None."""
+        with self._given_up_lock:
+            entry = self._given_up.get(image_id)
+        return entry[0] if entry else None
+
+    def forget_given_up(self, image_id):
+        with self._given_up_lock:
+            self._given_up.pop(image_id, None)
+
+    def reap_given_up(self):
+        """Remove app instances that creates given up on made after all.
+
+        Called before each store operation; cheap when there are none.
+        An entry is kept until the app instance is removed or, once no
+        late answer can come any more (twice the operation timeout), is
+        known not to exist.
+        """
+        with self._given_up_lock:
+            entries = list(self._given_up.items())
+        for image_id, (marker, since) in entries:
+            try:
+                ai, metadata = self.image_record(image_id)
+            except exceptions.NotFound:
+                if (time.monotonic() - since >
+                        2 * self.settings.operation_timeout):
+                    self._drop_given_up(image_id, marker)
+                continue
+            if ai.get('descr') == marker and 'upload_state' not in metadata:
+                LOG.info('Removing app instance %s, created after its '
+                         'upload had given up on it', image_id)
+                self.delete_image_volume(image_id, force=True)
+            self._drop_given_up(image_id, marker)
+
+    def _drop_given_up(self, image_id, marker):
+        with self._given_up_lock:
+            if self._given_up.get(image_id, (None,))[0] == marker:
+                del self._given_up[image_id]
+
     def grow_image_volume(self, image_id, size_gib):
         """Grow the image's volume to ``size_gib`` and wait until done."""
         conn = self._connect()
@@ -687,7 +836,7 @@ class EdfClient:
         def grow():
             conn.update_entity(path, {'size': int(size_gib),
                                       'tenant': self.tenant})
-        self._call(_('grow the volume'), image_id, grow)
+        self._call(_('grow the volume'), image_id, grow, capacity=True)
 
         def resized():
             volume = conn.read_entity(path, params=self._params())
@@ -696,30 +845,101 @@ class EdfClient:
         self._poll(image_id, _('grow the volume'), resized,
                    self.settings.operation_timeout)
 
-    def delete_image_volume(self, image_id):
-        """Take the image's app instance offline (forcibly) and delete it.
+    def image_record(self, image_id):
+        """(app instance, metadata) of an image.
 
         :raises NotFound: the app instance does not exist.
         """
         conn = self._connect()
+        ai = self._call(_('read the volume'), image_id, self._get_ai, conn,
+                        image_id)
+        return ai, self.get_image_metadata(image_id)
+
+    def delete_image_volume(self, image_id, force=False):
+        """Take the image's app instance offline and delete it.
+
+        Without ``force`` the cluster refuses while hosts are logged in
+        to it or bring it back online meanwhile: then nothing is deleted
+        and the answer is False. ``force`` cuts such hosts off: only for
+        app instances no legitimate user can hold (a failed upload's).
+
+        :returns: True once deleted (also when an earlier try whose
+            answer was lost deleted it)
+        :raises NotFound: the app instance does not exist.
+        """
+        conn = self._connect()
         path = self._ai_path(image_id)
-        self._call(_('take the volume offline'), image_id,
-                   conn.update_entity, path,
-                   {'admin_state': 'offline', 'force': True,
-                    'tenant': self.tenant})
+        offline = {'admin_state': 'offline', 'tenant': self.tenant}
+        if force:
+            offline['force'] = True
+
+        def take_offline():
+            try:
+                conn.update_entity(path, dict(offline))
+            except sdk_exc.ApiConflictError:
+                return False    # in use: its users keep it
+            return True
+        if not self._call(_('take the volume offline'), image_id,
+                          take_offline):
+            return False
         attempts = []
 
         def delete():
             attempts.append(1)
+            body = {'tenant': self.tenant}
+            if force:
+                body['force'] = True
             try:
-                conn.delete_entity(path, data={'force': True,
-                                               'tenant': self.tenant})
+                conn.delete_entity(path, data=body)
             except sdk_exc.ApiNotFoundError:
                 if len(attempts) == 1:
                     raise
                 # An earlier try deleted it; its answer was lost.
-        self._call(_('delete the volume'), image_id, delete)
-        LOG.debug('Deleted Datera app instance %s', image_id)
+            except sdk_exc.ApiConflictError:
+                return False    # a host brought it back online
+            return True
+        deleted = self._call(_('delete the volume'), image_id, delete)
+        if deleted:
+            LOG.debug('Deleted Datera app instance %s', image_id)
+        return deleted
+
+    def delete_image(self, image_id):
+        """Delete an image without cutting off the hosts reading it.
+
+        The image is marked ``deleting`` first: from then on it is gone
+        for new reads and uploads. When no host uses its app instance,
+        the app instance is removed now; otherwise the last host to
+        release it removes it (:meth:`unexport_from`).
+
+        :returns: True when removed now, False when left to its readers
+        :raises NotFound: the app instance does not exist.
+        """
+        conn = self._connect()
+        self.set_image_metadata(image_id, {
+            'upload_state': lifecycle.STATE_DELETING,
+            'deleting_since': '%d' % time.time()})
+
+        def remove():
+            si = conn.read_entity(self._si_path(image_id),
+                                  params=self._params())
+            if self._in_use(si, None):
+                return False
+            return self._remove_idle(conn, image_id)
+        return self._call(_('delete the volume'), image_id, remove)
+
+    def _remove_idle(self, conn, image_id):
+        """Offline and delete, unless a host holds it; True if removed."""
+        path = self._ai_path(image_id)
+        try:
+            conn.update_entity(path, {'admin_state': 'offline',
+                                      'tenant': self.tenant})
+            conn.delete_entity(path, data={'tenant': self.tenant})
+        except sdk_exc.ApiConflictError:
+            return False    # a host logged in or brought it back
+        except sdk_exc.ApiNotFoundError:
+            pass            # removed by another host's release
+        LOG.info('Removed the app instance of deleted image %s', image_id)
+        return True
 
     def _metadata_path(self, image_id):
         # The SDK's own rule: 3.3.0.0 moved AI metadata.
@@ -728,27 +948,28 @@ class EdfClient:
             return self._ai_path(image_id) + '/int_ecosystem_data'
         return self._ai_path(image_id) + '/metadata'
 
+    def _read_metadata(self, conn, image_id):
+        try:
+            data = conn.read_entity(self._metadata_path(image_id),
+                                    params=self._params())
+        except sdk_exc.ApiNotFoundError:
+            # An AI without metadata may answer 404 as well: tell it
+            # from a missing AI (a 404 here too) by reading the AI.
+            self._get_ai(conn, image_id)
+            return {}
+        if (isinstance(data, dict) and list(data) == ['data'] and
+                isinstance(data['data'], dict)):
+            data = data['data']
+        return dict(data or {})
+
     def get_image_metadata(self, image_id):
         """The app instance's metadata, a dict of strings.
 
         :raises NotFound: the app instance does not exist.
         """
         conn = self._connect()
-
-        def read():
-            try:
-                data = conn.read_entity(self._metadata_path(image_id),
-                                        params=self._params())
-            except sdk_exc.ApiNotFoundError:
-                # An AI without metadata may answer 404 as well: tell it
-                # from a missing AI (a 404 here too) by reading the AI.
-                self._get_ai(conn, image_id)
-                return {}
-            if (isinstance(data, dict) and list(data) == ['data'] and
-                    isinstance(data['data'], dict)):
-                data = data['data']
-            return dict(data or {})
-        return self._call(_('read the metadata'), image_id, read)
+        return self._call(_('read the metadata'), image_id,
+                          self._read_metadata, conn, image_id)
 
     def set_image_metadata(self, image_id, metadata):
         """Merge ``metadata`` into the app instance's metadata.
@@ -782,6 +1003,15 @@ class EdfClient:
         # tenant (as the original driver did from 2018.7.18.0 on).
         return self.tenant if self._conn._version != 'v2.1' else ROOT_TENANT
 
+    def _register_initiator(self, conn, iqn, name):
+        body = {'id': iqn, 'name': name, 'tenant': self._initiator_tenant()}
+        if conn._version != 'v2.1':
+            body['force'] = True    # v2.1's schema rejects it
+        try:
+            conn.create_entity('/initiators', body)
+        except sdk_exc.ApiConflictError:
+            pass
+
     def ensure_initiator(self, iqn, name):
         """Register this host's initiator once (an existing one is fine)."""
         conn = self._connect()
@@ -789,16 +1019,8 @@ class EdfClient:
         key = (iqn, self._initiator_tenant())
         if key in self._initiators:
             return
-        body = {'id': iqn, 'name': name, 'tenant': key[1]}
-        if conn._version != 'v2.1':
-            body['force'] = True    # v2.1's schema rejects it
-
-        def create():
-            try:
-                conn.create_entity('/initiators', body)
-            except sdk_exc.ApiConflictError:
-                pass
-        self._call(_('register initiator %s') % iqn, iqn, create)
+        self._call(_('register initiator %s') % iqn, iqn,
+                   self._register_initiator, conn, iqn, name, image=False)
         self._initiators.add(key)
 
     def forget_initiator(self, iqn):
@@ -812,16 +1034,36 @@ class EdfClient:
             return {'iqn': access['iqn'], 'ips': list(access['ips'])}
         return None
 
-    def export_to(self, image_id, iqn):
+    def export_to(self, image_id, iqn, name=None):
         """Let initiator ``iqn`` reach the image's volume.
 
         Adds the initiator to the storage instance's ACL with the atomic
         ``acl_policy/initiators`` operation (other hosts' entries stay),
         puts the app instance online when it is not, and returns the
-        storage instance's access ``{'iqn': ..., 'ips': [...]}``.
+        storage instance's access ``{'iqn': ..., 'ips': [...]}``. When
+        the cluster no longer knows the initiator (an admin removed it),
+        it is registered again as ``name``.
         """
         conn = self._connect()
         initiator = '/initiators/%s' % iqn
+
+        def add_to_acl(si):
+            path = (si.get('path') or self._si_path(image_id)) + (
+                '/acl_policy/initiators')
+            body = {'op': 'add', 'path': initiator, 'tenant': self.tenant}
+            try:
+                conn.update_endpoint(path, dict(body))
+            except sdk_exc.ApiConflictError:
+                pass    # an earlier try added it
+            except (sdk_exc.ApiValidationFailedError,
+                    sdk_exc.ApiNotFoundError):
+                if name is None:
+                    raise
+                LOG.warning('The Datera cluster does not know initiator '
+                            '%s any more; registering it again', iqn)
+                self.forget_initiator(iqn)
+                self._register_initiator(conn, iqn, name)
+                conn.update_endpoint(path, dict(body))
 
         def export():
             ai = self._get_ai(conn, image_id)
@@ -829,14 +1071,7 @@ class EdfClient:
             acl = si.get('acl_policy') or {}
             if not any(i.get('path') == initiator
                        for i in acl.get('initiators') or []):
-                try:
-                    conn.update_endpoint(
-                        (si.get('path') or self._si_path(image_id)) +
-                        '/acl_policy/initiators',
-                        {'op': 'add', 'path': initiator,
-                         'tenant': self.tenant})
-                except sdk_exc.ApiConflictError:
-                    pass    # an earlier try added it
+                add_to_acl(si)
             access = self._access(si)
             if ai.get('admin_state') != 'online' or access is None:
                 ai = conn.update_entity(
@@ -883,9 +1118,14 @@ class EdfClient:
     def unexport_from(self, image_id, iqn):
         """Remove initiator ``iqn`` from the image's ACL.
 
-        Takes the app instance offline only when no other initiator (or
-        initiator group) remains in the ACL and none is logged in. A
-        missing app instance has nothing left to unexport.
+        When no other initiator (or initiator group) remains in the ACL
+        and none is logged in, the app instance is taken offline (idle
+        image volumes stay offline: a real cluster clones those faster),
+        or removed if its image was deleted meanwhile. The cluster
+        refusing the offline (a host logged in meanwhile) is fine: that
+        host now uses it. Transient failures, 500s included, are retried
+        within the configured bounds. A missing app instance has nothing
+        left to unexport.
         """
         conn = self._connect()
         initiator = '/initiators/%s' % iqn
@@ -904,9 +1144,16 @@ class EdfClient:
             si = conn.read_entity(si_path, params=self._params())
             if self._in_use(si, initiator):
                 return
-            ai = conn.update_entity(self._ai_path(image_id),
-                                    {'admin_state': 'offline',
-                                     'tenant': self.tenant})
+            state = self._read_metadata(conn, image_id).get('upload_state')
+            if state == lifecycle.STATE_DELETING:
+                self._remove_idle(conn, image_id)
+                return
+            try:
+                ai = conn.update_entity(self._ai_path(image_id),
+                                        {'admin_state': 'offline',
+                                         'tenant': self.tenant})
+            except sdk_exc.ApiConflictError:
+                return      # a host logged in meanwhile: it keeps it
             # Another host may have added itself between our read and the
             # offline: bring the export back for it.
             sis = ai.get('storage_instances') if isinstance(ai, dict) else []
@@ -915,24 +1162,33 @@ class EdfClient:
                                    {'admin_state': 'online',
                                     'tenant': self.tenant})
         try:
-            self._call(_('unexport the volume'), image_id, unexport)
+            self._call(_('unexport the volume'), image_id, unexport,
+                       retriable=_RELEASE_RETRIABLE)
         except exceptions.NotFound:
             LOG.debug('App instance %s is gone; nothing to unexport',
                       image_id)
 
     @staticmethod
     def _in_use(si, initiator):
+        """Whether a host other than ``initiator`` may use the SI."""
         acl = si.get('acl_policy') or {}
         others = [i for i in acl.get('initiators') or []
                   if i.get('path') != initiator]
         active = [i for i in si.get('active_initiators') or []
-                  if (i.get('path') if isinstance(i, dict) else i)
+                  if initiator is None or
+                  (i.get('path') if isinstance(i, dict) else i)
                   not in (initiator, initiator.rsplit('/', 1)[-1])]
         return bool(others or acl.get('initiator_groups') or active)
 
     def _poll(self, image_id, what, condition, timeout):
-        """Call ``condition`` until true, backing off, within ``timeout``."""
+        """Call ``condition`` until true, backing off, within ``timeout``.
+
+        The wait also ends with the enclosing :meth:`operation`.
+        """
         deadline = time.monotonic() + timeout
+        outer = getattr(self._operation, 'deadline', None)
+        if outer is not None:
+            deadline = min(deadline, outer)
         delay = 0.05
         while True:
             if self._call(what, image_id, condition):

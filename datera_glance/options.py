@@ -269,14 +269,25 @@ Related options:
 
 """),
     cfg.FloatOpt('datera_operation_max_timeout',
-                 default=60.0,
+                 default=20.0,
                  min=1,
                  help="""
-Upper bound, in seconds, on one REST operation including its
-retries.
+Upper bound, in seconds, on the time one store call waits for the
+Datera cluster, retries and waits for exports and grows included.
 
-It also bounds the wait for an app instance to become available
-after it is exported.
+Each upload, download, size query and delete spends at most this
+long on REST calls before its data flows (an upload also this long
+for each grow and for its final bookkeeping), and releasing a volume
+after a transfer has its own bound of the same length. Keep it below
+the request timeout of the WSGI server that runs glance-api
+(gunicorn's default ``timeout`` is 30 seconds; uWSGI's ``harakiri``
+is often 60), so that a slow cluster gives a clear error instead of
+a killed worker. Raise it together with that timeout for a cluster
+that is slow to export volumes.
+
+At glance-api start-up the store checks the cluster once, for at
+most 5 seconds (or this value, if smaller), and never disables
+itself because the cluster did not answer.
 
 Possible values:
     * A positive number of seconds

@@ -29,8 +29,10 @@ reads and deletes go to the configured cluster address.
 """
 
 import contextlib
+import functools
 import hashlib
 import re
+import time
 
 from glance_store import capabilities
 from glance_store import driver
@@ -38,12 +40,12 @@ from glance_store import exceptions
 from glance_store import location
 from oslo_config import cfg
 from oslo_log import log as logging
-from oslo_utils import excutils
 from oslo_utils import units
 
 from datera_glance import attach
 from datera_glance import edf
 from datera_glance.i18n import _
+from datera_glance import lifecycle
 from datera_glance import options
 from datera_glance import stream
 
@@ -62,9 +64,13 @@ _IMAGE_ID_RE = re.compile(
     r'^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')
 _HOST_RE = re.compile(r'^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)$')
 
-METADATA_TYPE = 'image'
-STATE_WRITING = 'writing'
-STATE_COMPLETE = 'complete'
+# Seconds glance-api start-up waits for each Datera backend to answer.
+STARTUP_CHECK_TIMEOUT = 5.0
+_STATE_WORDS = {
+    lifecycle.STATE_WRITING: _('upload in progress'),
+    lifecycle.ABANDONED: _('incomplete upload'),
+    lifecycle.STATE_DELETING: _('being deleted'),
+}
 
 # The scheme is a valid [glance_store] default_store as soon as the
 # driver is loaded (legacy single-store configurations).
@@ -206,12 +212,15 @@ class Store(driver.Store):
                                                 reason=reason)
 
     def configure_add(self):
-        """Read the options once and connect to the cluster.
+        """Read the options once and check the cluster briefly.
 
-        Missing or invalid options, and a cluster that cannot be logged
-        into, raise BadStoreConfiguration: glance then disables writes to
-        this store instead of failing to start. Reads are still attempted
-        with the options as given.
+        Missing or invalid options, and a cluster that answers but
+        refuses the credentials or the TLS certificate, raise
+        BadStoreConfiguration naming the option: glance then disables
+        writes to this store instead of failing to start. A cluster that
+        does not answer within a few seconds is an outage, not a
+        configuration error: a warning is logged and the store stays
+        enabled, so uploads and deletes work as soon as it is back.
         """
         try:
             edf_settings, attach_settings = self._read_options()
@@ -225,18 +234,30 @@ class Store(driver.Store):
         try:
             self.client = edf.EdfClient(edf_settings)
             self.attacher = attach.Attacher(self.client, attach_settings)
-            # Fail now, with the reason in the log, rather than on the
-            # first upload: an unreachable cluster, bad credentials or a
-            # TLS certificate that does not verify.
-            self.client.check_connection()
         except exceptions.BadStoreConfiguration as e:
             LOG.error('Datera store %(store)s disabled for writes: %(err)s',
                       {'store': self._store_name, 'err': e})
             raise
         except Exception as e:
-            raise self._bad_config(
-                _('cannot connect to %(host)s:%(port)d: %(err)s') %
-                {'host': self.san_host, 'port': self.san_port, 'err': e})
+            raise self._bad_config(str(e))
+        timeout = min(STARTUP_CHECK_TIMEOUT, edf_settings.operation_timeout)
+        try:
+            # Tried once and briefly: every glance-api worker runs this
+            # at start-up, before it serves anything.
+            self.client.check_connection(timeout=timeout)
+        except exceptions.BadStoreConfiguration as e:
+            LOG.error('Datera store %(store)s disabled for writes: %(err)s',
+                      {'store': self._store_name, 'err': e})
+            raise
+        except Exception as e:
+            LOG.warning(
+                'Datera store %(store)s: the cluster at %(host)s:%(port)d '
+                'did not answer within %(t).0fs at start-up (%(err)s). The '
+                'store stays enabled and uses the cluster once it answers; '
+                'if this persists, check %(ip_opt)s and %(port_opt)s.',
+                {'store': self._store_name, 'host': self.san_host,
+                 'port': self.san_port, 't': timeout, 'err': e,
+                 'ip_opt': edf.OPT_SAN_IP, 'port_opt': edf.OPT_SAN_PORT})
 
     def _read_options(self):
         """Check the options; keep the store's, return the others'."""
@@ -263,6 +284,7 @@ class Store(driver.Store):
         self.thin_provisioning = conf.datera_thin_provisioning
         self.san_host = conf.datera_san_ip
         self.san_port = conf.datera_san_port
+        self.operation_timeout = conf.datera_operation_max_timeout
 
         edf_settings = edf.EdfSettings(
             san_ip=conf.datera_san_ip,
@@ -276,7 +298,8 @@ class Store(driver.Store):
             insecure=conf.datera_api_insecure,
             retry_attempts=conf.datera_retry_attempts,
             retry_interval=conf.datera_retry_interval,
-            operation_timeout=conf.datera_operation_max_timeout)
+            operation_timeout=conf.datera_operation_max_timeout,
+            request_timeout=conf.datera_operation_max_timeout)
         attach_settings = attach.AttachSettings(
             transport=conf.datera_transport,
             use_multipath=conf.datera_use_multipath,
@@ -301,11 +324,14 @@ class Store(driver.Store):
 
     @contextlib.contextmanager
     def _backend_errors(self, image_id, action):
-        """Let store errors through; anything else is a BackendException."""
+        """Let store errors through; anything else is a BackendException.
+
+        The image source's own errors pass untouched (see add()).
+        """
         try:
             yield
         except (exceptions.GlanceStoreException,
-                exceptions.BackendException):
+                exceptions.BackendException, stream.SourceError):
             raise
         except Exception as e:
             msg = (_('Failed to %(action)s image %(image)s on Datera store '
@@ -314,6 +340,33 @@ class Store(driver.Store):
                     'store': self._store_name, 'error': e})
             LOG.exception(msg)
             raise exceptions.BackendException(msg) from e
+
+    @contextlib.contextmanager
+    def _operation(self, image_id, action):
+        """The cluster-facing part of a store call.
+
+        Bounded by ``datera_operation_max_timeout`` as a whole, first
+        finishing what earlier operations of this host left undone.
+        """
+        with self._backend_errors(image_id, action):
+            with self.client.operation():
+                self._tidy()
+                yield
+
+    def _tidy(self):
+        """Release leftovers of earlier operations; never raises.
+
+        Takes at most a third of the operation's time, so the operation
+        itself still has its share.
+        """
+        try:
+            with self.client.operation(self.operation_timeout / 3):
+                self.client.reap_given_up()
+                self.attacher.finish_pending()
+        except Exception as e:
+            LOG.warning('Could not tidy up after earlier operations on '
+                        'Datera store %(store)s: %(e)s',
+                        {'store': self._store_name, 'e': e})
 
     @driver.back_compat_add
     @capabilities.check
@@ -329,9 +382,11 @@ class Store(driver.Store):
         :param verifier: an object whose ``update()`` gets every byte
         :returns: (location URI, bytes written, md5 hex digest, multihash
                   hex digest, location metadata)
-        :raises: Duplicate if the image's app instance exists, Invalid if
-                 a known size does not match the data, StorageFull,
-                 StorageWriteDenied, BackendException
+        :raises: Duplicate if the image is stored or being stored,
+                 Invalid if a known size does not match the data,
+                 StorageFull, StorageWriteDenied, BackendException; an
+                 exception raised by ``image_file`` itself is re-raised
+                 unchanged once the app instance is removed
         """
         self._check_configured()
         # Refuse before anything is created on the cluster.
@@ -350,31 +405,30 @@ class Store(driver.Store):
                      '%(size)d GiB and grows while the data arrives.',
                      {'image': image_id, 'size': size_gib})
 
-        with self._backend_errors(image_id, 'create'):
-            self.client.create_image_volume(
-                image_id, size_gib, self.replica_count,
-                self.placement_mode, self.thin_provisioning)
+        marker = lifecycle.creation_marker()
+        with self._operation(image_id, 'create'):
+            self._create(image_id, size_gib, marker)
         # From here on the app instance is ours: remove it on any failure.
         try:
-            with self._backend_errors(image_id, 'write'):
-                self.client.set_image_metadata(
-                    image_id, {'type': METADATA_TYPE,
-                               'upload_state': STATE_WRITING})
-                result = self._write(image_id, image_file, image_size,
-                                     size_gib, hashing_algo, verifier)
-                self.client.set_image_metadata(image_id, {
-                    'checksum': result.checksum,
-                    'length': str(result.bytes_written),
-                    'type': METADATA_TYPE,
-                    'multihash': result.multihash,
-                    'hash_algo': str(hashing_algo),
-                    'upload_state': STATE_COMPLETE,
-                })
-        except BaseException:
-            with excutils.save_and_reraise_exception():
-                LOG.error('Upload of image %s failed; removing its app '
-                          'instance.', image_id)
-                self._discard(image_id)
+            with lifecycle.LiveUpload() as upload:
+                with self._backend_errors(image_id, 'write'):
+                    with self.client.operation():
+                        self.client.set_image_metadata(
+                            image_id, lifecycle.writer_metadata(
+                                self.attacher.initiator_iqn, upload.token))
+                    result = self._write(image_id, image_file, image_size,
+                                         size_gib, hashing_algo, verifier)
+                    with self.client.operation():
+                        self._complete(image_id, result, hashing_algo)
+        except BaseException as e:
+            LOG.error('Upload of image %(image)s failed (%(e)s); removing '
+                      'its app instance.', {'image': image_id, 'e': e})
+            self._discard(image_id, marker)
+            if isinstance(e, stream.SourceError):
+                # Glance's own reader errors (size limit, quota) mean
+                # something to glance: hand back the very same object.
+                raise e.original from None
+            raise
 
         LOG.info('Stored image %(image)s: %(size)d bytes (%(zeros)d zero '
                  'bytes not written), md5 %(md5)s.',
@@ -386,10 +440,73 @@ class Store(driver.Store):
         return (self._location(image_id).get_uri(), result.bytes_written,
                 result.checksum, result.multihash, metadata)
 
+    def _create(self, image_id, size_gib, marker):
+        """Create the app instance, replacing an abandoned one."""
+        create = functools.partial(
+            self.client.create_image_volume, image_id, size_gib,
+            self.replica_count, self.placement_mode, self.thin_provisioning,
+            marker=marker)
+        try:
+            create()
+        except exceptions.Duplicate:
+            self._remove_abandoned(image_id)
+            create()
+        self.client.forget_given_up(image_id)
+
+    def _image_state(self, image_id, ai, metadata):
+        return lifecycle.classify(
+            metadata, ai.get('descr'), self.attacher.initiator_iqn,
+            creation_grace=2 * self.operation_timeout,
+            abandoned_markers={self.client.given_up_marker(image_id)})
+
+    def _remove_abandoned(self, image_id):
+        """Remove what a failed upload of this image left, else Duplicate.
+
+        Never removes a complete image, an upload in progress or an app
+        instance this store did not create.
+        """
+        try:
+            ai, metadata = self.client.image_record(image_id)
+        except exceptions.NotFound:
+            return      # removed meanwhile
+        state = self._image_state(image_id, ai, metadata)
+        if state.state == lifecycle.STATE_DELETING:
+            if self.client.delete_image(image_id):
+                return
+        elif state.removable:
+            LOG.warning('Removing the app instance of an earlier upload of '
+                        'image %(image)s: %(reason)s.',
+                        {'image': image_id, 'reason': state.reason})
+            self.client.delete_image_volume(image_id, force=True)
+            return
+        raise exceptions.Duplicate(message=_(
+            'Image %(image)s already exists on Datera store %(store)s '
+            '(%(state)s: %(reason)s)') % {
+                'image': image_id, 'store': self._store_name,
+                'state': state.state, 'reason': state.reason})
+
+    def _complete(self, image_id, result, hashing_algo):
+        """Record a complete upload, unless glance deleted the image."""
+        state = self.client.get_image_metadata(image_id).get('upload_state')
+        if state == lifecycle.STATE_DELETING:
+            raise exceptions.NotFound(message=_(
+                'Image %s was deleted while it was being uploaded') %
+                image_id)
+        self.client.set_image_metadata(image_id, {
+            'checksum': result.checksum,
+            'length': str(result.bytes_written),
+            'type': lifecycle.TYPE_IMAGE,
+            'multihash': result.multihash,
+            'hash_algo': str(hashing_algo),
+            'upload_state': lifecycle.STATE_COMPLETE,
+            'upload_heartbeat': '%d' % time.time(),
+        })
+
     def _write(self, image_id, image_file, image_size, size_gib,
                hashing_algo, verifier):
         """Attach the volume once and stream the image into it."""
         volume_gib = size_gib
+        last_heartbeat = time.monotonic()
 
         with self.attacher.attached(image_id) as attachment:
 
@@ -403,43 +520,74 @@ class Store(driver.Store):
                           '%(old)d to %(new)d GiB.',
                           {'image': image_id, 'old': volume_gib,
                            'new': new_gib})
-                self.client.grow_image_volume(image_id, new_gib)
+                with self.client.operation():
+                    self.client.grow_image_volume(image_id, new_gib)
                 volume_gib = new_gib
                 return attachment.extend()
+
+            def progress(written):
+                # Show other hosts that this upload is alive.
+                nonlocal last_heartbeat
+                now = time.monotonic()
+                if now - last_heartbeat >= lifecycle.HEARTBEAT_INTERVAL:
+                    with self.client.operation():
+                        self.client.set_image_metadata(
+                            image_id, lifecycle.heartbeat_metadata())
+                    last_heartbeat = now
 
             with attachment.open('r+b') as device:
                 return stream.write_image(
                     device, image_file, image_id, self.chunk_size,
                     hashing_algo, size_gib * units.Gi,
                     image_size=image_size, verifier=verifier,
-                    skip_zeros=self.thin_provisioning, grow=grow)
+                    skip_zeros=self.thin_provisioning, grow=grow,
+                    progress=progress)
 
-    def _discard(self, image_id):
-        """Delete the app instance of a failed upload; never raises."""
+    def _discard(self, image_id, marker):
+        """Delete the app instance of a failed upload; never raises.
+
+        What cannot be deleted now is removed before a later operation
+        of this process, or by a new upload of the image.
+        """
         try:
-            self.client.delete_image_volume(image_id)
+            with self.client.operation():
+                self.client.delete_image_volume(image_id, force=True)
+            self.client.forget_given_up(image_id)
         except exceptions.NotFound:
-            pass
-        except Exception:
-            LOG.exception('Could not remove the app instance of failed '
-                          'upload %s; remove it by hand.', image_id)
+            # Its create may still be carried out: keep watching for it.
+            self.client.give_up(image_id, marker)
+        except Exception as e:
+            self.client.give_up(image_id, marker)
+            LOG.warning('Could not remove the app instance of failed '
+                        'upload %(image)s now (%(e)s); it is removed by '
+                        'the next operation or upload of it.',
+                        {'image': image_id, 'e': e})
 
     def _stored_image(self, image_id):
-        """(size in bytes, md5 or None) of a stored image, from metadata.
+        """(size in bytes, md5 or None) of a complete image.
 
         Images written by the original driver carry ``checksum``,
-        ``length`` and ``type`` only. An app instance without a length
-        (its metadata was never written) is taken to hold a whole
-        volume's worth of unverified data, as the cinder store does.
+        ``length`` and ``type`` only. An app instance with no metadata at
+        all that this store did not create (the original driver wrote
+        metadata only at the end) is taken to hold a whole volume's worth
+        of unverified data, as the cinder store does.
+
+        :raises NotFound: the image does not exist, or is being uploaded
+            or deleted
         """
         metadata = self.client.get_image_metadata(image_id)
-        state = metadata.get('upload_state', STATE_COMPLETE)
-        if state != STATE_COMPLETE:
+        if 'upload_state' in metadata or 'length' in metadata:
+            descr = None    # the metadata alone tells
+        else:
+            descr = self.client.image_record(image_id)[0].get('descr')
+        state = self._image_state(image_id, {'descr': descr}, metadata)
+        if state.state not in (lifecycle.STATE_COMPLETE, lifecycle.UNKNOWN):
             raise exceptions.NotFound(
                 message=_('Image %(image)s on Datera store %(store)s is '
-                          'incomplete (upload %(state)s)') %
+                          'not available: %(state)s (%(reason)s)') %
                 {'image': image_id, 'store': self._store_name,
-                 'state': state})
+                 'state': _STATE_WORDS.get(state.state, state.state),
+                 'reason': state.reason})
         length = metadata.get('length')
         if length is None:
             size = self.client.volume_size_gib(image_id) * units.Gi
@@ -458,6 +606,9 @@ class Store(driver.Store):
     def get(self, location, offset=0, chunk_size=None, context=None):
         """Return an iterator over an image's data and its length.
 
+        A full read holds back its last chunk until the data matches the
+        stored md5, and raises instead of sending it when it does not.
+
         :param location: a Location whose store_location is ours
         :param offset: first byte to read
         :param chunk_size: number of bytes to read (a partial read), or
@@ -467,7 +618,7 @@ class Store(driver.Store):
         """
         self._check_configured()
         image_id = location.store_location.image_id
-        with self._backend_errors(image_id, 'read'):
+        with self._operation(image_id, 'read'):
             size, md5 = self._stored_image(image_id)
         offset = int(offset or 0)
         if not 0 <= offset <= size:
@@ -502,18 +653,27 @@ class Store(driver.Store):
         """
         self._check_configured()
         image_id = location.store_location.image_id
-        with self._backend_errors(image_id, 'size'):
+        with self._operation(image_id, 'size'):
             return self._stored_image(image_id)[0]
 
     @capabilities.check
     def delete(self, location, context=None):
-        """Take an image's app instance offline and delete it.
+        """Delete an image without cutting off its readers.
+
+        The image is gone for new reads and uploads at once; its app
+        instance is removed now, or by the last host still reading it
+        when that host releases it (as a filesystem keeps an unlinked
+        file for the processes that have it open).
 
         :raises: NotFound if the image does not exist; any other failure
                  raises too
         """
         self._check_configured()
         image_id = location.store_location.image_id
-        with self._backend_errors(image_id, 'delete'):
-            self.client.delete_image_volume(image_id)
-        LOG.info('Deleted image %s.', image_id)
+        with self._operation(image_id, 'delete'):
+            removed = self.client.delete_image(image_id)
+        if removed:
+            LOG.info('Deleted image %s.', image_id)
+        else:
+            LOG.info('Deleted image %s; its app instance is removed when '
+                     'the hosts still reading it release it.', image_id)

@@ -113,6 +113,31 @@ def _hash_worker():
                                       thread_name_prefix='datera-hash')
 
 
+class SourceError(Exception):
+    """The image source raised ``original`` while being read.
+
+    Carries the source's own exception out of the write loop untouched,
+    so that the store re-raises that very object (glance maps its own
+    ImageSizeLimitExceeded and StorageQuotaFull to HTTP 413).
+    """
+
+    def __init__(self, original):
+        super().__init__(str(original))
+        self.original = original
+
+
+def _source_chunks(source, chunk_size):
+    chunks = utils.chunkreadable(source, chunk_size)
+    while True:
+        try:
+            buf = next(chunks)
+        except StopIteration:
+            return
+        except Exception as e:
+            raise SourceError(e) from e
+        yield buf
+
+
 def _translate_os_error(exc, image_id):
     if exc.errno in (errno.ENOSPC, errno.EFBIG):
         return exceptions.StorageFull(
@@ -162,7 +187,7 @@ def _write_all(dest, buf):
 
 def write_image(dest, source, image_id, chunk_size, hashing_algo,
                 capacity, image_size=0, verifier=None, skip_zeros=False,
-                grow=None):
+                grow=None, progress=None):
     """Copy an image into an open device, hashing every byte.
 
     :param dest: a seekable binary file opened for writing without
@@ -180,10 +205,12 @@ def write_image(dest, source, image_id, chunk_size, hashing_algo,
     :param grow: ``grow(needed_bytes) -> new capacity`` called when the
                  image size is unknown and the next buffer would pass the
                  end of the device
+    :param progress: ``progress(bytes_so_far)`` called after each buffer
     :returns: a WriteResult
     :raises: glance_store.exceptions.Invalid when the data is longer or
              shorter than a known ``image_size``; StorageFull,
-             StorageWriteDenied or BackendException for write errors
+             StorageWriteDenied or BackendException for write errors;
+             SourceError when reading the source fails
     """
     checksum = utils.get_hasher('md5', False)
     is_zero = ZeroDetector(chunk_size) if skip_zeros else None
@@ -203,7 +230,7 @@ def write_image(dest, source, image_id, chunk_size, hashing_algo,
     with _hash_worker() as worker:
         multihash = _BackgroundHash(
             utils.get_hasher(hashing_algo, False), worker)
-        for buf in utils.chunkreadable(source, chunk_size):
+        for buf in _source_chunks(source, chunk_size):
             if not buf:
                 continue
             end = written + len(buf)
@@ -222,6 +249,8 @@ def write_image(dest, source, image_id, chunk_size, hashing_algo,
                 on_device(_write_all, dest, buf)
                 position = end
             written = end
+            if progress is not None:
+                progress(written)
         multihash_hex = multihash.hexdigest()
 
     if image_size and written != image_size:
@@ -243,9 +272,9 @@ def read_image(src, image_id, offset, length, chunk_size,
     """Yield ``length`` bytes of an open device from ``offset``.
 
     Reads at most ``chunk_size`` bytes at once. When ``expected_md5`` is
-    given (a full read), the md5 of the bytes read is compared with it
-    once the last chunk has been handed out, and a mismatch raises, so a
-    consumer never gets a clean end of data for a corrupt image.
+    given (a full read), the last chunk is held back until the md5 of
+    every byte read matches it: a mismatch raises before the last byte
+    leaves, so a consumer never gets all of a corrupt image.
 
     :raises: glance_store.exceptions.BackendException when the device
              ends early, a read fails, or the checksum does not match
@@ -253,12 +282,16 @@ def read_image(src, image_id, offset, length, chunk_size,
     if expected_md5 is None:
         yield from _read_range(src, image_id, offset, length, chunk_size)
         return
-    # The md5 of each chunk is computed while the consumer handles it.
+    # The md5 of each chunk is computed while the consumer handles the
+    # one before it.
     with _hash_worker() as worker:
         checksum = _BackgroundHash(utils.get_hasher('md5', False), worker)
+        held = None
         for buf in _read_range(src, image_id, offset, length, chunk_size):
+            if held is not None:
+                yield held
             checksum.update(buf)
-            yield buf
+            held = buf
         actual = checksum.hexdigest()
     if actual != expected_md5:
         msg = (_('Checksum mismatch reading image %(image)s: stored '
@@ -267,6 +300,8 @@ def read_image(src, image_id, offset, length, chunk_size,
                 'actual': actual})
         LOG.error(msg)
         raise exceptions.BackendException(msg)
+    if held is not None:
+        yield held
 
 
 def _read_range(src, image_id, offset, length, chunk_size):

@@ -274,8 +274,9 @@ def test_unreachable_cluster_names_the_address(file_sim):
         port = s.getsockname()[1]     # nothing listens here
     client = edf.EdfClient(settings(file_sim, san_port=port,
                                     retry_attempts=1))
-    with pytest.raises(exceptions.BadStoreConfiguration,
-                       match='datera_san_ip'):
+    # An outage, not a configuration error.
+    with pytest.raises(edf.ClusterUnreachable,
+                       match='127.0.0.1:%d.*datera_san_ip' % port):
         client.check_connection()
 
 

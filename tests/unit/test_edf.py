@@ -347,10 +347,18 @@ def test_tls_failure_names_the_ca_option_and_is_not_retried(fake, client):
 def test_unreachable_cluster_names_the_address_options(fake, client):
     fake.add('PUT', '/login', requests.exceptions.ConnectionError(
         'Connection refused'), times=10)
-    with pytest.raises(exceptions.BadStoreConfiguration,
-                       match='datera_san_ip'):
+    # An outage, not a configuration error: the store stays enabled.
+    with pytest.raises(edf.ClusterUnreachable, match='datera_san_ip'):
         client.check_connection()
     assert fake.count('PUT', '/login') == 4, '1 try + retry_attempts'
+
+
+def test_start_up_check_tries_once(fake, client):
+    fake.add('PUT', '/login', requests.exceptions.ConnectionError(
+        'Connection refused'), times=10)
+    with pytest.raises(edf.ClusterUnreachable, match='192.0.2.10'):
+        client.check_connection(timeout=2)
+    assert fake.count('PUT', '/login') == 1
 
 
 def test_expired_key_logs_in_again(fake, client):
@@ -584,11 +592,20 @@ def test_delete_takes_offline_then_deletes(fake, client):
         200, {'data': ai_body()})
     fake.routes[('DELETE', r'/app_instances/[^/]+')] = lambda r, m: (
         200, {'data': {}})
-    client.delete_image_volume(IMAGE)
+    assert client.delete_image_volume(IMAGE, force=True)
     methods = [(c['method'], json.loads(c['body']) if c['body'] else None)
                for c in fake.calls if c['path'].startswith('/app_inst')]
     assert methods == [('PUT', {'admin_state': 'offline', 'force': True}),
                        ('DELETE', {'force': True})]
+
+
+def test_delete_without_force_gives_way_to_hosts_logged_in(fake, client):
+    fake.routes[('PUT', r'/app_instances/[^/]+')] = lambda r, m: (
+        409, {'message': 'App instance has active initiators'})
+    assert client.delete_image_volume(IMAGE) is False
+    methods = [(c['method'], json.loads(c['body']) if c['body'] else None)
+               for c in fake.calls if c['path'].startswith('/app_inst')]
+    assert methods == [('PUT', {'admin_state': 'offline'})]
 
 
 def test_delete_whose_answer_was_lost_succeeds(fake, client):
@@ -650,15 +667,21 @@ def test_export_of_an_exported_volume_only_reads(fake, client):
             if c['path'].startswith('/app_')] == ['GET']
 
 
-def _unexport_routes(fake, si, offline_answer=None):
+def _unexport_routes(fake, si, offline_answer=None, metadata=None,
+                     offline_status=200):
     offline = []
     fake.routes[('PUT', r'/app_instances/.*/acl_policy/initiators')] = (
         lambda r, m: (200, {'data': {}}))
     fake.routes[('GET', r'/app_instances/[^/]+/storage_instances/'
                  r'storage-1')] = lambda r, m: (200, {'data': si})
+    fake.routes[('GET', r'/app_instances/[^/]+/(int_ecosystem_data|'
+                 r'metadata)')] = lambda r, m: (200, {'data': dict(
+                     metadata or {'type': 'image'})})
 
     def put_ai(request, match):
         offline.append(json.loads(request.body))
+        if offline_status != 200:
+            return offline_status, {'message': 'has active initiators'}
         return 200, {'data': offline_answer or ai_body()}
     fake.routes[('PUT', r'/app_instances/[^/]+')] = put_ai
     return offline
@@ -694,6 +717,34 @@ def test_unexport_restores_an_export_another_host_just_added(fake, client):
     client.unexport_from(IMAGE, INITIATOR)
     assert offline == [{'admin_state': 'offline'},
                        {'admin_state': 'online'}]
+
+
+def test_unexport_refused_offline_is_not_an_error(fake, client):
+    # Another host logged in between our read and the offline.
+    si = ai_body(admin_state='online')['storage_instances'][0]
+    offline = _unexport_routes(fake, si, offline_status=409)
+    client.unexport_from(IMAGE, INITIATOR)
+    assert offline == [{'admin_state': 'offline'}]
+
+
+def test_unexport_by_the_last_reader_removes_a_deleted_image(fake, client):
+    si = ai_body(admin_state='online')['storage_instances'][0]
+    offline = _unexport_routes(fake, si, metadata={
+        'type': 'image', 'upload_state': 'deleting'})
+    fake.routes[('DELETE', r'/app_instances/[^/]+')] = lambda r, m: (
+        200, {'data': {}})
+    client.unexport_from(IMAGE, INITIATOR)
+    assert offline == [{'admin_state': 'offline'}]
+    assert fake.count('DELETE', '/app_instances/' + IMAGE) == 1
+
+
+def test_unexport_retries_internal_errors(fake, client):
+    si = ai_body(admin_state='online')['storage_instances'][0]
+    offline = _unexport_routes(fake, si)
+    fake.add('GET', r'/app_instances/[^/]+/storage_instances/storage-1',
+             500, {'message': 'Internal error'})
+    client.unexport_from(IMAGE, INITIATOR)
+    assert offline == [{'admin_state': 'offline'}]
 
 
 def test_unexport_of_a_deleted_image_is_quiet(fake, client):
@@ -746,10 +797,19 @@ def test_unwritable_schema_cache_only_costs_a_warning(fake, tmp_path, caplog):
     assert 'Could not cache' in caplog.text
 
 
-def test_forked_worker_gets_its_own_private_schema_folder(monkeypatch):
+def test_schema_folder_is_one_per_user_and_private(tmp_path, monkeypatch):
+    # Reused by every process: killed processes leave nothing behind.
+    monkeypatch.setattr(edf.tempfile, 'gettempdir', lambda: str(tmp_path))
     first = edf._private_dir()
     assert edf._private_dir() == first
-    monkeypatch.setattr(edf.os, 'getpid', lambda: -1)
-    second = edf._private_dir()
-    assert second != first
-    assert stat.S_IMODE(os.stat(second).st_mode) == 0o700
+    assert os.listdir(str(tmp_path)) == [os.path.basename(first)]
+    assert stat.S_IMODE(os.stat(first).st_mode) == 0o700
+
+
+def test_schema_folder_of_someone_else_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(edf.tempfile, 'gettempdir', lambda: str(tmp_path))
+    planted = tmp_path / ('datera-glance-schema-%d' % os.geteuid())
+    planted.mkdir(mode=0o777)
+    os.chmod(str(planted), 0o777)
+    with pytest.raises(OSError, match='not a private folder'):
+        edf._private_dir()

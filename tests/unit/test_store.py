@@ -10,6 +10,7 @@ import errno
 import hashlib
 import io
 import os
+from unittest import mock
 
 from glance_store import capabilities
 from glance_store import exceptions
@@ -34,6 +35,7 @@ class FakeEdf(object):
         self.calls = []
         self.fail = {}
         self.settings = None
+        self.given_up = {}
 
     def _maybe_fail(self, name, image_id=None):
         self.calls.append((name, image_id))
@@ -44,17 +46,22 @@ class FakeEdf(object):
     def path(self, image_id):
         return os.path.join(self.folder, image_id)
 
-    def check_connection(self):
+    def check_connection(self, timeout=None):
         self._maybe_fail('check_connection')
 
+    @contextlib.contextmanager
+    def operation(self, timeout=None, retries=True):
+        yield
+
     def create_image_volume(self, image_id, size_gib, replica_count,
-                            placement_mode, thin=True):
+                            placement_mode, thin=True, marker=None):
         self._maybe_fail('create', image_id)
         if image_id in self.volumes:
             raise exceptions.Duplicate(image=image_id)
         self.volumes[image_id] = {'size': size_gib, 'metadata': {},
                                   'replicas': replica_count,
-                                  'placement': placement_mode}
+                                  'placement': placement_mode,
+                                  'descr': marker}
         with open(self.path(image_id), 'wb') as f:
             f.truncate(size_gib * units.Gi)
 
@@ -72,11 +79,32 @@ class FakeEdf(object):
         with open(self.path(image_id), 'r+b') as f:
             f.truncate(size_gib * units.Gi)
 
-    def delete_image_volume(self, image_id):
+    def delete_image_volume(self, image_id, force=False):
         self._maybe_fail('delete', image_id)
         self._volume(image_id)
         del self.volumes[image_id]
         os.unlink(self.path(image_id))
+        return True
+
+    def delete_image(self, image_id):
+        return self.delete_image_volume(image_id)
+
+    def image_record(self, image_id):
+        self._maybe_fail('image_record', image_id)
+        volume = self._volume(image_id)
+        return {'descr': volume['descr']}, dict(volume['metadata'])
+
+    def give_up(self, image_id, marker):
+        self.given_up[image_id] = marker
+
+    def given_up_marker(self, image_id):
+        return self.given_up.get(image_id)
+
+    def forget_given_up(self, image_id):
+        self.given_up.pop(image_id, None)
+
+    def reap_given_up(self):
+        pass
 
     def get_image_metadata(self, image_id):
         self._maybe_fail('get_metadata', image_id)
@@ -111,6 +139,10 @@ class FakeAttacher(object):
         self.attached_now = set()
         self.attach_count = 0
         self.fail_attach = None
+        self.initiator_iqn = 'iqn.2010-10.org.openstack:unit'
+
+    def finish_pending(self):
+        pass
 
     @contextlib.contextmanager
     def attached(self, image_id):
@@ -282,10 +314,16 @@ def test_add_known_size(fakes, small_gib):
     volume = edf_client.volumes[IMAGE_ID]
     assert (volume['size'], volume['replicas'], volume['placement']) == (
         2, 2, 'all_flash')
-    assert volume['metadata'] == {
+    metadata = dict(volume['metadata'])
+    assert metadata.pop('upload_heartbeat').isdigit()
+    assert metadata == {
         'checksum': md5, 'length': str(len(data)), 'type': 'image',
         'multihash': multihash, 'hash_algo': 'sha512',
-        'upload_state': 'complete'}
+        'upload_state': 'complete',
+        # who wrote it, for telling an abandoned upload from a live one
+        'upload_host': made['attacher'].initiator_iqn,
+        'upload_pid': str(os.getpid()), 'upload_boot': mock.ANY,
+        'upload_token': mock.ANY}
     assert made['attacher'].attach_count == 1
     assert not made['attacher'].attached_now
     assert ('grow', IMAGE_ID) not in edf_client.calls
@@ -425,8 +463,33 @@ def test_source_error_removes_the_volume(fakes):
         def read(self, size):
             raise IOError(errno.ECONNRESET, 'client went away')
 
-    with pytest.raises(exceptions.BackendException):
+    with pytest.raises(IOError) as caught:
         s.add(IMAGE_ID, Broken(), 0, 'sha512')
+    assert caught.value.errno == errno.ECONNRESET
+    assert IMAGE_ID not in edf_client.volumes
+    assert not made['attacher'].attached_now
+
+
+def test_exceptions_of_the_source_pass_through_unchanged(fakes):
+    # glance's LimitingReader raises its own exceptions, which glance maps
+    # to HTTP 413 only when they reach it as they are.
+    edf_client, made = fakes
+    s = _store(fakes)
+    raised = type('ImageSizeLimitExceeded', (Exception,), {})()
+
+    class Limiting(object):
+        def __init__(self):
+            self.calls = 0
+
+        def read(self, size):
+            self.calls += 1
+            if self.calls > 2:
+                raise raised
+            return b'x' * size
+
+    with pytest.raises(type(raised)) as caught:
+        s.add(IMAGE_ID, Limiting(), 0, 'sha512')
+    assert caught.value is raised
     assert IMAGE_ID not in edf_client.volumes
     assert not made['attacher'].attached_now
 

@@ -257,10 +257,12 @@ def test_source_errors_are_not_reported_as_device_errors(fsync):
         def read(self, size):
             raise OSError(errno.ECONNRESET, 'client went away')
 
-    with pytest.raises(OSError) as exc:
+    with pytest.raises(stream.SourceError) as exc:
         stream.write_image(RecordingDevice(), BrokenSource(), 'img', 4,
                            'md5', 100)
-    assert exc.value.errno == errno.ECONNRESET
+    # The source's own exception, untouched, for the store to re-raise.
+    assert isinstance(exc.value.original, OSError)
+    assert exc.value.original.errno == errno.ECONNRESET
 
 
 def test_short_writes_of_a_raw_device_are_completed(fsync):
@@ -295,15 +297,24 @@ def test_full_read_with_matching_checksum():
     assert b''.join(_read(0, len(DATA), expected_md5=md5)) == DATA
 
 
-def test_checksum_mismatch_raises_after_the_last_chunk():
+def test_checksum_mismatch_raises_before_the_last_chunk():
     chunks = []
     reader = stream.read_image(io.BytesIO(DATA), 'img', 0, len(DATA), 4096,
                                '0' * 32)
     with pytest.raises(exceptions.BackendException) as exc:
         for chunk in reader:
             chunks.append(chunk)
-    assert b''.join(chunks) == DATA
+    # Everything but the last chunk: a consumer never gets it all.
+    assert b''.join(chunks) == DATA[:8192]
     assert 'img' in str(exc.value) and 'Checksum' in str(exc.value)
+
+
+def test_matching_checksum_yields_the_last_chunk_too():
+    md5 = hashlib.md5(DATA).hexdigest()
+    chunks = list(stream.read_image(io.BytesIO(DATA), 'img', 0, len(DATA),
+                                    4096, md5))
+    assert [len(c) for c in chunks] == [4096, 4096, 2048]
+    assert b''.join(chunks) == DATA
 
 
 def test_device_shorter_than_image_raises():
@@ -337,7 +348,7 @@ def test_closing_a_checked_reader_early_does_not_raise():
     next(reader)
     next(reader)
     reader.close()         # no checksum verdict on a partial consumption
-    assert dev.tell() == 2000
+    assert dev.tell() == 3000, 'one chunk read ahead, held back'
 
 
 def test_many_chunks_hash_in_order(fsync):
