@@ -503,17 +503,26 @@ class Attacher:
             images = set(self._pending)
         images.update(self.stale_images())
         for image_id in sorted(images):
-            key = self._key(image_id)
             try:
-                with self._lock(key) as lock:
-                    record = self._read_record(key)
-                    if record['holders']:
-                        continue    # in use again: its last user releases
-                    record['image'] = image_id
-                    self._drop_locked(lock, key, record, None)
+                self.release_stale(image_id)
             except Exception:
                 LOG.exception('Could not finish releasing image %s',
                               image_id)
+
+    def release_stale(self, image_id):
+        """Release this host's export of an image no live user holds.
+
+        Disconnects it (with the connection properties its last user
+        recorded) and removes this host from its ACL; does nothing while
+        a live user holds it (that user's release will).
+        """
+        key = self._key(image_id)
+        with self._lock(key) as lock:
+            record = self._read_record(key)
+            if record['holders']:
+                return      # in use again: its last user releases
+            record['image'] = image_id
+            self._drop_locked(lock, key, record, None)
 
     def stale_images(self):
         """Images this host's crashed processes left attached."""

@@ -855,6 +855,25 @@ class EdfClient:
                         image_id)
         return ai, self.get_image_metadata(image_id)
 
+    def list_image_volumes(self):
+        """Every image app instance (``OS-IMAGE-<id>``) of the tenant.
+
+        Lists the tenant's app instances with a name filter (the SDK
+        pages through them) and keeps those whose name is exactly the
+        image prefix followed by their own id: nothing else is the
+        store's.
+        """
+        conn = self._connect()
+
+        def listing():
+            return conn.read_endpoint('/app_instances', params={
+                'tenant': self.tenant,
+                'filter': 'match(name,^%s.*)' % AI_NAME_PREFIX})
+        found = self._call(_('list the image volumes'), self.tenant,
+                           listing, image=False) or []
+        return [ai for ai in found
+                if ai.get('name') == ai_name(str(ai.get('id')))]
+
     def delete_image_volume(self, image_id, force=False):
         """Take the image's app instance offline and delete it.
 

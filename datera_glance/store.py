@@ -487,11 +487,16 @@ class Store(driver.Store):
 
     def _complete(self, image_id, result, hashing_algo):
         """Record a complete upload, unless glance deleted the image."""
-        state = self.client.get_image_metadata(image_id).get('upload_state')
+        deleted = exceptions.NotFound(message=_(
+            'Image %s was deleted while it was being uploaded') % image_id)
+        try:
+            state = self.client.get_image_metadata(image_id).get(
+                'upload_state')
+        except exceptions.NotFound:
+            # Removed when this host released it, as deleted images are.
+            raise deleted
         if state == lifecycle.STATE_DELETING:
-            raise exceptions.NotFound(message=_(
-                'Image %s was deleted while it was being uploaded') %
-                image_id)
+            raise deleted
         self.client.set_image_metadata(image_id, {
             'checksum': result.checksum,
             'length': str(result.bytes_written),

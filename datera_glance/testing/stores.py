@@ -36,7 +36,10 @@ def configure_multi_store(conf, backends, default):
     :param backends: {backend name: {option: value}}
     :returns: the number of stores glance_store created.
     """
-    conf.register_opt(cfg.DictOpt('enabled_backends'))
+    try:
+        conf.register_opt(cfg.DictOpt('enabled_backends'))
+    except cfg.DuplicateOptError:
+        pass    # glance registered its own (glance.common imported)
     conf.set_override('enabled_backends',
                       {name: 'datera' for name in backends})
     multi_backend.register_store_opts(conf)

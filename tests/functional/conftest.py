@@ -124,15 +124,20 @@ def app_instances(sim):
     return {ai['id']: ai for ai in sim.state()['app_instances']}
 
 
-def allocated_bytes(sim, image_id):
-    """Bytes the backing file of an image's volume really occupies."""
+def backing_file(sim, image_id):
+    """The simulator's file behind an image's volume."""
     ai = app_instances(sim)[image_id]
     volume_uuid = ai['storage_instances'][0]['volumes'][0]['uuid']
     for root, dirs, files in os.walk(sim.data_dir):
         for name in files:
             if name.startswith(volume_uuid):
-                return os.stat(os.path.join(root, name)).st_blocks * 512
+                return os.path.join(root, name)
     raise AssertionError('no backing file for volume %s' % volume_uuid)
+
+
+def allocated_bytes(sim, image_id):
+    """Bytes the backing file of an image's volume really occupies."""
+    return os.stat(backing_file(sim, image_id)).st_blocks * 512
 
 
 def acl_initiators(sim, image_id):
