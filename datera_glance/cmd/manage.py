@@ -140,6 +140,13 @@ def load_store(conf):
     return store
 
 
+def _state_label(volume):
+    if volume.state != inventory.INCOMPLETE:
+        return volume.state
+    return '%s (%s)' % (volume.state, _('in progress') if volume.in_progress
+                        else _('abandoned'))
+
+
 def _print_table(volumes):
     table = prettytable.PrettyTable([
         _('Image ID'), _('State'), _('Size (bytes)'), _('Volume GiB'),
@@ -147,8 +154,7 @@ def _print_table(volumes):
     table.align = 'l'
     for v in volumes:
         table.add_row([
-            v.image_id, v.state + ('' if v.state == inventory.COMPLETE
-                                   else ' (%s)' % v.detail),
+            v.image_id, _state_label(v),
             '-' if v.size is None else v.size,
             '-' if v.volume_gib is None else v.volume_gib,
             v.checksum or '-', v.hash_algo or '-',
