@@ -70,7 +70,7 @@ def test_original_driver_image_with_bad_checksum_is_not_served(multi_store):
     store.client.set_image_metadata(image_id, {'checksum': '0' * 32})
     uri = 'datera://%s:%d/app_instances/OS-IMAGE-%s' % (
         multi_store.host, multi_store.port, image_id)
-    chunks, _ = multi_backend.get(uri, BACKEND)
     with pytest.raises(exceptions.BackendException):
+        chunks, _ = multi_backend.get(uri, BACKEND)
         b''.join(chunks)
     assert fx.exports(multi_store) == []

@@ -7,7 +7,6 @@ instance and no export.
 import io
 import logging
 import os
-import socket
 import uuid
 
 from glance_store import capabilities
@@ -17,7 +16,6 @@ from oslo_config import cfg
 from oslo_utils import units
 import pytest
 
-from datera_glance.simulator import fixture
 from tests.functional import conftest as fx
 
 BACKEND = fx.BACKEND
@@ -129,7 +127,8 @@ def test_source_failure_mid_upload_leaves_nothing(multi_store):
         raise IOError('the client closed the connection')
 
     image = ArmedSource(2 * BLOCK, after=BLOCK, action=client_went_away)
-    with pytest.raises(exceptions.BackendException):
+    # The source's own error, for glance to handle as its own.
+    with pytest.raises(IOError, match='client closed the connection'):
         _add(image_id, image, 2 * BLOCK)
     _assert_nothing_left(sim, image_id)
 
@@ -165,25 +164,29 @@ def test_wrong_ca_disables_writes_with_a_clear_error(edf_sim, glance_conf,
     assert 'datera_ca_certificates_file' in str(exc.value)
 
 
-def test_unreachable_cluster_disables_writes_with_a_clear_error(
-        glance_conf, privsep_in_process, tmp_path, caplog):
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        closed_port = s.getsockname()[1]
-
-    # A simulator that was never started: nothing listens on its port.
-    nowhere = fixture.SimulatorProcess(str(tmp_path))
-    nowhere.__dict__.update(host='127.0.0.1', port=closed_port,
-                            username='admin', password='password',
-                            ca_file=None, export_dir=str(tmp_path))
-
-    caplog.set_level(logging.ERROR)
-    fx.configure_multi_store(glance_conf, {BACKEND: fx.datera_options(
-        nowhere, datera_retry_attempts=1)})
+def test_unreachable_cluster_at_start_keeps_the_store_enabled(
+        edf_sim, glance_conf, privsep_in_process, caplog):
+    sim = edf_sim
+    sim.stop()      # down while glance-api starts
+    caplog.set_level(logging.WARNING)
+    fx.configure_multi_store(glance_conf, {BACKEND: fx.datera_options(sim)})
     store = multi_backend.get_store_from_store_identifier(BACKEND)
-    assert not store.is_capable(capabilities.BitMasks.WRITE_ACCESS)
+    # An outage is not a configuration error: writes stay enabled...
+    assert store.is_capable(capabilities.BitMasks.WRITE_ACCESS)
     messages = [r.getMessage() for r in caplog.records]
-    assert any('disabled for writes' in m and
-               '127.0.0.1:%d' % closed_port in m for m in messages)
-    with pytest.raises(exceptions.StoreAddDisabled):
-        _add(str(uuid.uuid4()), io.BytesIO(b'x'), 1)
+    warning = [m for m in messages if 'did not answer' in m]
+    assert len(warning) == 1, messages
+    assert '%s:%d' % (sim.host, sim.port) in warning[0]
+    assert 'datera_san_ip' in warning[0]
+    assert not any('retry' in m for m in messages), 'start-up retried'
+    image_id = str(uuid.uuid4())
+    with pytest.raises(exceptions.BackendException) as caught:
+        _add(image_id, io.BytesIO(b'x'), 1)
+    assert '%s:%d' % (sim.host, sim.port) in str(caught.value)
+
+    # ... and once the cluster answers, uploads and deletes just work.
+    sim.start()
+    image = fx.PatternImage(BLOCK)
+    uri = _add(image_id, image, image.size)[0]
+    multi_backend.delete(uri, BACKEND)
+    _assert_nothing_left(sim, image_id)
