@@ -272,14 +272,15 @@ Related options:
                  default=20.0,
                  min=1,
                  help="""
-Upper bound, in seconds, on the time one store call waits for the
-Datera cluster, retries and waits for exports and grows included.
+Upper bound, in seconds, on each wait of a store call for the
+Datera cluster, its retries included.
 
-Each upload, download, size query and delete spends at most this
-long on REST calls before its data flows (an upload also this long
-for each grow and for its final bookkeeping), and releasing a volume
-after a transfer has its own bound of the same length. Keep it below
-the request timeout of the WSGI server that runs glance-api
+A download or a size query spends at most this long on the cluster
+before its data flows, a delete at most this long in all. An upload
+spends at most this long creating its volume, again attaching it,
+and again on each grow and on its final bookkeeping; releasing a
+volume after a transfer has its own bound of the same length. Keep
+it below the request timeout of the WSGI server that runs glance-api
 (gunicorn's default ``timeout`` is 30 seconds; uWSGI's ``harakiri``
 is often 60), so that a slow cluster gives a clear error instead of
 a killed worker. Raise it together with that timeout for a cluster

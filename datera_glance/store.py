@@ -623,22 +623,23 @@ class Store(driver.Store):
         """
         self._check_configured()
         image_id = location.store_location.image_id
+        # Finding the image and attaching it share one deadline.
         with self._operation(image_id, 'read'):
             size, md5 = self._stored_image(image_id)
-        offset = int(offset or 0)
-        if not 0 <= offset <= size:
-            raise exceptions.Invalid(
-                _('Offset %(offset)d is outside image %(image)s of '
-                  '%(size)d bytes') %
-                {'offset': offset, 'image': image_id, 'size': size})
-        length = size - offset
-        if chunk_size is not None:
-            length = min(length, int(chunk_size))
-        # Only a read of every byte can be checked against the checksum.
-        expected_md5 = md5 if (offset == 0 and length == size) else None
-        if length == 0:
-            return iter(()), 0
-        with self._backend_errors(image_id, 'read'):
+            offset = int(offset or 0)
+            if not 0 <= offset <= size:
+                raise exceptions.Invalid(
+                    _('Offset %(offset)d is outside image %(image)s of '
+                      '%(size)d bytes') %
+                    {'offset': offset, 'image': image_id, 'size': size})
+            length = size - offset
+            if chunk_size is not None:
+                length = min(length, int(chunk_size))
+            # Only a read of every byte can be checked against the
+            # checksum.
+            expected_md5 = md5 if (offset == 0 and length == size) else None
+            if length == 0:
+                return iter(()), 0
             chunks = _ImageIterator(
                 self._read(image_id, offset, length, expected_md5))
         return chunks, length

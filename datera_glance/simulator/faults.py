@@ -10,7 +10,15 @@ matching a method and a path pattern:
   reaches the cluster; ``drop_after``: the cluster performs it, then the
   answer is lost, which is what makes a client retry a POST that
   succeeded),
-- add latency.
+- add latency,
+- act just before handling a request, as something else on the cluster
+  would (``expire_keys``: every session key ends, so the request gets 401;
+  ``force_offline``: another host forces an app instance offline;
+  ``full``: the capacity becomes what is in use, so creates and grows
+  fail with "Insufficient capacity"); the request then runs normally.
+
+A failure or latency rule may first let ``skip`` matching requests
+through, so that a test can hit the k-th call of a kind, not the next.
 
 Tests and benchmarks drive it through an admin API under ``/__sim__/``, a
 prefix the real API does not use; those calls are neither logged nor
@@ -18,9 +26,12 @@ faulted:
 
 =======  ==========================  =====================================
 POST     /__sim__/faults             ``{"method", "path_pattern", "count",
-                                     "kind"}``
+                                     "kind", "skip", "ai_id", "tenant"}``
 DELETE   /__sim__/faults             clear faults and latency rules
-POST     /__sim__/latency            ``{"seconds", "method", "path_pattern"}``
+POST     /__sim__/latency            ``{"seconds", "method", "path_pattern",
+                                     "count", "skip"}``
+POST     /__sim__/wait_idle          ``{"timeout"}``: wait until no other
+                                     request is being handled
 POST     /__sim__/expire_keys        every session key becomes invalid
 POST     /__sim__/force_offline      ``{"tenant", "ai_id"}``
 PUT      /__sim__/capacity           ``{"gib"}`` (null: unlimited)
@@ -42,10 +53,15 @@ import flask
 LOG = logging.getLogger(__name__)
 
 ADMIN_PREFIX = '/__sim__'
-FAULT_KINDS = ('503', '500', 'drop', 'drop_after')
+# Answers instead of the cluster's.
+FAILURE_KINDS = ('503', '500', 'drop', 'drop_after')
+# Done to the cluster just before the request, which then runs normally.
+ACTION_KINDS = ('expire_keys', 'force_offline', 'full')
+FAULT_KINDS = FAILURE_KINDS + ACTION_KINDS
 DEFAULT_LOG_SIZE = 100000
 
 _VERSION_PREFIX = re.compile(r'^/v\d+(?:\.\d+)?(?=/|$)')
+_AI_IN_PATH = re.compile(r'/app_instances/([^/?]+)')
 
 # The SDK retries any 503; a real cluster sends one while it is busy.
 _503_BODY = {
@@ -81,26 +97,73 @@ class FaultRule(object):
         return {'method': self.method, 'path_pattern': self.path_pattern}
 
 
-class _Failure(FaultRule):
-    def __init__(self, method, path_pattern, count, kind):
-        super(_Failure, self).__init__(method, path_pattern)
-        if kind not in FAULT_KINDS:
-            raise ValueError('unknown fault kind %r (one of %s)' % (
-                kind, ', '.join(FAULT_KINDS)))
-        if int(count) < 1:
+def _non_negative_int(name, value):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if isinstance(value, bool) or number < 0:
+        raise ValueError('%s must be a non-negative integer' % name)
+    return number
+
+
+class _CountedRule(FaultRule):
+    """A rule that lets ``skip`` matches through, then applies.
+
+    It applies ``count`` times, or for ever when ``count`` is None.
+    """
+
+    def __init__(self, method, path_pattern, count, skip):
+        super(_CountedRule, self).__init__(method, path_pattern)
+        if count is not None and _non_negative_int('count', count) < 1:
             raise ValueError('count must be at least 1')
-        self.kind = kind
-        self.remaining = int(count)
+        self.remaining = None if count is None else int(count)
+        self.skip = _non_negative_int('skip', skip or 0)
+
+    def take(self, method, path):
+        """Whether the rule applies to this request (counts it if so)."""
+        if not self.matches(method, path):
+            return False
+        if self.skip:
+            self.skip -= 1
+            return False
+        if self.remaining is not None:
+            self.remaining -= 1
+        return True
+
+    @property
+    def spent(self):
+        return self.remaining is not None and self.remaining <= 0
 
     def describe(self):
-        d = super(_Failure, self).describe()
-        d.update(kind=self.kind, remaining=self.remaining)
+        d = super(_CountedRule, self).describe()
+        d.update(remaining=self.remaining, skip=self.skip)
         return d
 
 
-class _Latency(FaultRule):
-    def __init__(self, seconds, method=None, path_pattern=None):
-        super(_Latency, self).__init__(method, path_pattern)
+class _Failure(_CountedRule):
+    def __init__(self, method, path_pattern, count, kind, skip=0,
+                 ai_id=None, tenant=None):
+        super(_Failure, self).__init__(method, path_pattern, count, skip)
+        if kind not in FAULT_KINDS:
+            raise ValueError('unknown fault kind %r (one of %s)' % (
+                kind, ', '.join(FAULT_KINDS)))
+        self.kind = kind
+        self.ai_id = ai_id
+        self.tenant = tenant
+
+    def describe(self):
+        d = super(_Failure, self).describe()
+        d['kind'] = self.kind
+        if self.ai_id:
+            d.update(ai_id=self.ai_id, tenant=self.tenant)
+        return d
+
+
+class _Latency(_CountedRule):
+    def __init__(self, seconds, method=None, path_pattern=None, count=None,
+                 skip=0):
+        super(_Latency, self).__init__(method, path_pattern, count, skip)
         if float(seconds) < 0:
             raise ValueError('latency must not be negative')
         self.seconds = float(seconds)
@@ -115,10 +178,10 @@ class FaultInjector(object):
     """WSGI middleware adding faults, latency and a request log to an app.
 
     :param app: the REST API WSGI application.
-    :param model: the simulator's model; the admin API calls its
-        ``expire_all_keys()``, ``force_offline(tenant, ai_id)``,
-        ``set_capacity(gib)`` and ``snapshot()``. Without a model those admin
-        calls answer 501.
+    :param model: the simulator's model; the admin API and the action
+        faults call its ``expire_all_keys()``, ``force_offline(tenant,
+        ai_id)``, ``set_capacity(gib)``, ``fill_capacity()`` and
+        ``snapshot()``. Without a model those admin calls answer 501.
     :param log_size: how many requests the log keeps (oldest dropped).
     """
 
@@ -135,25 +198,37 @@ class FaultInjector(object):
 
     # Python API (the admin API calls these too)
 
-    def fail_next(self, method, path_pattern, count=1, kind='503'):
+    def fail_next(self, method, path_pattern, count=1, kind='503', skip=0,
+                  ai_id=None, tenant=None):
         """Fail the next ``count`` requests matching a method and path.
 
         ``method`` None or '*' matches any; the regex ``path_pattern`` is
         searched in the path as sent (``/v2.2/app_instances``). ``kind`` is
-        one of :data:`FAULT_KINDS`.
+        one of :data:`FAULT_KINDS`. The first ``skip`` matching requests
+        are let through untouched (``skip=k-1``: the k-th and later).
+
+        The action kinds change the cluster just before the request runs:
+        ``force_offline`` takes app instance ``ai_id`` of ``tenant`` (by
+        default the one in the request's path, in the request's tenant)
+        offline; nothing happens when it does not exist.
         """
-        failure = _Failure(method, path_pattern, count, str(kind))
+        failure = _Failure(method, path_pattern, count, str(kind), skip,
+                           ai_id, tenant)
         with self._lock:
             self._failures.append(failure)
-        LOG.info('will fail next %d %s %s with %s', failure.remaining,
-                 failure.method or '*', failure.path_pattern, failure.kind)
+        LOG.info('will fail %d %s %s with %s after %d', failure.remaining,
+                 failure.method or '*', failure.path_pattern, failure.kind,
+                 failure.skip)
 
-    def add_latency(self, seconds, method=None, path_pattern=None):
-        """Delay every matching request by ``seconds``.
+    def add_latency(self, seconds, method=None, path_pattern=None,
+                    count=None, skip=0):
+        """Delay matching requests by ``seconds``.
 
-        When several rules match, the largest delay applies.
+        Every matching request by default; with ``count``, only that many,
+        after ``skip`` matching requests that are not delayed. When several
+        rules match, the largest delay applies.
         """
-        rule = _Latency(seconds, method, path_pattern)
+        rule = _Latency(seconds, method, path_pattern, count, skip)
         with self._lock:
             self._latencies.append(rule)
 
@@ -192,10 +267,14 @@ class FaultInjector(object):
         with self._idle:
             return self._in_flight
 
-    def wait_idle(self, timeout):
-        """Wait until no request is being handled; False on timeout."""
+    def wait_idle(self, timeout, ignore=0):
+        """Wait until no request is being handled; False on timeout.
+
+        ``ignore``: that many requests in flight count as idle (an admin
+        call waiting here is one of them).
+        """
         with self._idle:
-            return self._idle.wait_for(lambda: self._in_flight == 0,
+            return self._idle.wait_for(lambda: self._in_flight <= ignore,
                                        timeout)
 
     def __call__(self, environ, start_response):
@@ -221,6 +300,8 @@ class FaultInjector(object):
         entry['fault'] = failure.kind if failure else None
         if failure:
             LOG.info('injecting %s into %s %s', failure.kind, method, path)
+        if failure and failure.kind in ACTION_KINDS:
+            self._act(failure, method, path, environ)
 
         if failure and failure.kind in ('503', '500'):
             body = _503_BODY if failure.kind == '503' else _500_BODY
@@ -264,15 +345,49 @@ class FaultInjector(object):
         with self._lock:
             failure = None
             for candidate in self._failures:
-                if candidate.matches(method, path):
+                if candidate.take(method, path):
                     failure = candidate
-                    candidate.remaining -= 1
-                    if candidate.remaining <= 0:
+                    if candidate.spent:
                         self._failures.remove(candidate)
                     break
-            delays = [r.seconds for r in self._latencies
-                      if r.matches(method, path)]
+            # Every latency rule sees the request (each counts its skips).
+            delays = [r.seconds for r in list(self._latencies)
+                      if r.take(method, path)]
+            self._latencies = [r for r in self._latencies if not r.spent]
         return failure, max(delays) if delays else 0
+
+    def _act(self, failure, method, path, environ):
+        """Apply an action fault to the model before the request runs."""
+        if self.model is None:
+            LOG.warning('no model: cannot apply %s', failure.kind)
+            return
+        try:
+            if failure.kind == 'expire_keys':
+                self.model.expire_all_keys()
+            elif failure.kind == 'full':
+                gib = self.model.fill_capacity()
+                LOG.info('capacity set to what is in use: %s GiB', gib)
+            elif failure.kind == 'force_offline':
+                ai_id = failure.ai_id
+                if not ai_id:
+                    match = _AI_IN_PATH.search(path)
+                    ai_id = match.group(1) if match else None
+                if not ai_id:
+                    LOG.info('force_offline: no app instance in %s', path)
+                    return
+                tenant = (failure.tenant or environ.get('HTTP_TENANT') or
+                          '/root')
+                self.model.force_offline(tenant, ai_id)
+                LOG.info('forced app instance %s of %s offline', ai_id,
+                         tenant)
+        except LookupError as e:
+            # Nothing to act on (e.g. the app instance is not there yet).
+            LOG.info('%s before %s %s did nothing: %s', failure.kind, method,
+                     path, e)
+        except Exception:
+            # The request itself still runs.
+            LOG.exception('%s before %s %s failed', failure.kind, method,
+                          path)
 
     def _record(self, entry):
         with self._lock:
@@ -366,7 +481,10 @@ def _make_admin_app(injector):
             raise ValueError('path_pattern is required')
         injector.fail_next(data.get('method'), data['path_pattern'],
                            count=data.get('count', 1),
-                           kind=str(data.get('kind', '503')))
+                           kind=str(data.get('kind', '503')),
+                           skip=data.get('skip') or 0,
+                           ai_id=data.get('ai_id'),
+                           tenant=data.get('tenant'))
         return flask.jsonify(injector.faults()), 201
 
     @bp.route('/faults', methods=['DELETE'])
@@ -380,8 +498,20 @@ def _make_admin_app(injector):
         if 'seconds' not in data:
             raise ValueError('seconds is required')
         injector.add_latency(data['seconds'], data.get('method'),
-                             data.get('path_pattern'))
+                             data.get('path_pattern'),
+                             count=data.get('count'),
+                             skip=data.get('skip') or 0)
         return flask.jsonify(injector.faults()), 201
+
+    @bp.route('/wait_idle', methods=['POST'])
+    def wait_idle():
+        timeout = body().get('timeout', 30)
+        if (not isinstance(timeout, (int, float)) or
+                isinstance(timeout, bool) or timeout < 0):
+            raise ValueError('timeout must be a non-negative number')
+        # This admin call is in flight itself.
+        return flask.jsonify({'idle': injector.wait_idle(timeout,
+                                                         ignore=1)})
 
     @bp.route('/expire_keys', methods=['POST'])
     def expire_keys():

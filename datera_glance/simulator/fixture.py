@@ -241,26 +241,59 @@ class SimulatorProcess(object):
                 method, path, resp.status_code, message or resp.text))
         return data
 
-    def fail_next(self, method, path_pattern, count=1, kind='503'):
+    def fail_next(self, method, path_pattern, count=1, kind='503', skip=0,
+                  ai_id=None, tenant=None):
         """Fail the next ``count`` requests matching a method and path.
 
         ``method`` None or '*' matches any method; the regex
         ``path_pattern`` is searched in the path as sent
-        (``/v2.2/app_instances``).
+        (``/v2.2/app_instances``). The first ``skip`` matching requests go
+        through untouched, so ``skip=k-1`` hits the k-th one.
 
         :param kind: ``'503'``, ``'500'``, ``'drop'`` (connection closed
             without an answer, nothing done) or ``'drop_after'`` (done,
-            then the connection is closed without an answer).
+            then the connection is closed without an answer); or an action
+            taken just before the request, which then runs normally:
+            ``'expire_keys'`` (every login key ends: the request gets 401),
+            ``'force_offline'`` (another host forces app instance
+            ``ai_id`` of ``tenant`` offline; by default the one the
+            request's path names) or ``'full'`` (the capacity becomes what
+            is in use: creates and grows fail).
         """
-        self._admin('POST', '/faults', {
-            'method': method, 'path_pattern': path_pattern,
-            'count': count, 'kind': str(kind)})
+        body = {'method': method, 'path_pattern': path_pattern,
+                'count': count, 'kind': str(kind)}
+        # Only what differs from the defaults: an older simulator still
+        # understands the rest.
+        if skip:
+            body['skip'] = skip
+        if ai_id:
+            body['ai_id'] = ai_id
+        if tenant:
+            body['tenant'] = tenant
+        self._admin('POST', '/faults', body)
 
-    def add_latency(self, seconds, method=None, path_pattern=None):
-        """Delay matching requests (all by default) by ``seconds``."""
-        self._admin('POST', '/latency', {
-            'seconds': seconds, 'method': method,
-            'path_pattern': path_pattern})
+    def add_latency(self, seconds, method=None, path_pattern=None,
+                    count=None, skip=0):
+        """Delay matching requests (all by default) by ``seconds``.
+
+        With ``count``, only that many matching requests are delayed,
+        after ``skip`` that are not.
+        """
+        body = {'seconds': seconds, 'method': method,
+                'path_pattern': path_pattern}
+        if count is not None:
+            body['count'] = count
+        if skip:
+            body['skip'] = skip
+        self._admin('POST', '/latency', body)
+
+    def wait_idle(self, timeout=_ADMIN_TIMEOUT / 2):
+        """Wait until the simulator handles no API request.
+
+        E.g. a delayed one its client gave up on. False if one still runs
+        after ``timeout`` seconds.
+        """
+        return self._admin('POST', '/wait_idle', {'timeout': timeout})['idle']
 
     def clear_faults(self):
         """Remove pending failures and latency."""

@@ -462,6 +462,17 @@ class Model(object):
             db.execute('UPDATE settings SET value=? WHERE key=?',
                        (json.dumps(gib), 'capacity_gib'))
 
+    def fill_capacity(self):
+        """Make the cluster full: capacity = what is provisioned now.
+
+        :returns: the new capacity in GiB.
+        """
+        with self._write() as db:
+            gib = self._provisioned_gib(db)
+            db.execute('UPDATE settings SET value=? WHERE key=?',
+                       (json.dumps(gib), 'capacity_gib'))
+        return gib
+
     @staticmethod
     def _provisioned_gib(db):
         total = 0
