@@ -502,6 +502,54 @@ def test_create_out_of_capacity_is_storage_full(fake, client):
         client.create_image_volume(IMAGE, 5, 3, 'hybrid', True)
 
 
+def test_grow_out_of_capacity_is_storage_full(fake, client):
+    fake.routes[('PUT', r'/app_instances/.*/volumes/volume-1')] = (
+        lambda r, m: (422, {'message': 'Insufficient capacity: 1 GiB '
+                                       'requested, 0 GiB available'}))
+    with pytest.raises(exceptions.StorageFull, match=IMAGE):
+        client.grow_image_volume(IMAGE, 2)
+
+
+@pytest.mark.parametrize('status,message', [
+    (422, 'Insufficient capacity: 1 GiB requested'),   # not a create/grow
+    (500, 'Internal error: disk full on the REST node'),
+    (409, 'The initiator is full of surprises: no space'),
+])
+def test_only_capacity_refusals_of_create_and_grow_are_storage_full(
+        fake, client, status, message):
+    fake.routes[('PUT', r'/app_instances/[^/]+/int_ecosystem_data')] = (
+        lambda r, m: (status, {'message': message}))
+    with pytest.raises(exceptions.BackendException) as caught:
+        client.set_image_metadata(IMAGE, {'type': 'image'})
+    assert not isinstance(caught.value, exceptions.StorageFull)
+    assert IMAGE in str(caught.value)
+
+
+def test_create_refused_for_another_reason_is_not_storage_full(
+        fake, client):
+    fake.routes[('POST', r'/app_instances')] = lambda r, m: (
+        500, {'message': 'no space in the request queue'})
+    with pytest.raises(exceptions.BackendException) as caught:
+        client.create_image_volume(IMAGE, 1, 3, 'hybrid', True)
+    assert not isinstance(caught.value, exceptions.StorageFull)
+
+
+def test_404_of_a_sub_path_of_an_existing_image_is_not_notfound(
+        fake, client):
+    # An ACL path (or initiator, or tenant) answering 404 while the
+    # image's app instance exists: glance would turn NotFound on a
+    # download into HTTP 204.
+    fake.routes[('GET', r'/app_instances/[^/]+')] = lambda r, m: (
+        200, {'data': ai_body()})
+    fake.routes[('GET', r'/app_instances/[^/]+/storage_instances/'
+                 r'storage-1/volumes/volume-1')] = lambda r, m: (
+        404, {'message': 'No such volume'})
+    with pytest.raises(exceptions.BackendException) as caught:
+        client.volume_size_gib(IMAGE)
+    assert not isinstance(caught.value, exceptions.NotFound)
+    assert IMAGE in str(caught.value)
+
+
 def test_namespace_conflict_is_not_mistaken_for_capacity(fake, client):
     fake.routes[('PUT', r'/app_instances/.*')] = lambda r, m: (
         400, {'message': 'name not unique in namespace'})
