@@ -357,6 +357,8 @@ class EdfClient:
         # up on (their answer may still come): see reap_given_up().
         self._given_up = {}
         self._given_up_lock = threading.Lock()
+        # Deleted images whose app instance could not be removed yet.
+        self._deleted = set()
         if settings.insecure and not settings.ca_file:
             LOG.warning('TLS certificate verification of the Datera cluster '
                         'at %(ip)s is disabled (%(opt)s); anyone on the path '
@@ -823,6 +825,23 @@ class EdfClient:
                 self.delete_image_volume(image_id, force=True)
             self._drop_given_up(image_id, marker)
 
+    def reap_deleted(self):
+        """Remove app instances of deleted images whose removal failed.
+
+        Called before each store operation; cheap when there are none.
+        Those still used by a host stay for that host's release.
+        """
+        with self._given_up_lock:
+            images = list(self._deleted)
+        for image_id in images:
+            try:
+                self._mark_deleted(image_id)
+                self._remove_deleted(image_id)
+            except exceptions.NotFound:
+                pass
+            with self._given_up_lock:
+                self._deleted.discard(image_id)
+
     def _drop_given_up(self, image_id, marker):
         with self._given_up_lock:
             if self._given_up.get(image_id, (None,))[0] == marker:
@@ -931,12 +950,42 @@ class EdfClient:
         release it removes it (:meth:`unexport_from`).
 
         :returns: True when removed now, False when left to its readers
+            or, if the cluster did not let it finish, to the next operation
         :raises NotFound: the app instance does not exist.
         """
-        conn = self._connect()
+        # Once asked, the image is deleted: whatever cannot be done now
+        # (the cluster is slow or refuses) is done before the next store
+        # operation, so that glance never keeps an image whose data is
+        # half deleted.
+        try:
+            self._mark_deleted(image_id)
+            return self._remove_deleted(image_id)
+        except exceptions.NotFound:
+            if image_id in self._deleted:
+                return True
+            raise
+        except Exception as e:
+            LOG.warning('Image %(image)s is deleted, but its app instance '
+                        'could not be removed yet (%(e)s); it will be '
+                        'before the next operation.',
+                        {'image': image_id, 'e': e})
+            with self._given_up_lock:
+                self._deleted.add(image_id)
+            return False
+
+    def is_deleted(self, image_id):
+        """Whether this client deleted the image but could not finish."""
+        with self._given_up_lock:
+            return image_id in self._deleted
+
+    def _mark_deleted(self, image_id):
         self.set_image_metadata(image_id, {
             'upload_state': lifecycle.STATE_DELETING,
             'deleting_since': '%d' % time.time()})
+
+    def _remove_deleted(self, image_id):
+        """Remove a deleted image's app instance if no host uses it."""
+        conn = self._connect()
 
         def remove():
             si = conn.read_entity(self._si_path(image_id),

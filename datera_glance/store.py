@@ -362,6 +362,7 @@ class Store(driver.Store):
         try:
             with self.client.operation(self.operation_timeout / 3):
                 self.client.reap_given_up()
+                self.client.reap_deleted()
                 self.attacher.finish_pending()
         except Exception as e:
             LOG.warning('Could not tidy up after earlier operations on '
@@ -580,6 +581,11 @@ class Store(driver.Store):
         :raises NotFound: the image does not exist, or is being uploaded
             or deleted
         """
+        if self.client.is_deleted(image_id):
+            raise exceptions.NotFound(
+                message=_('Image %(image)s on Datera store %(store)s is '
+                          'not available: being deleted') %
+                {'image': image_id, 'store': self._store_name})
         metadata = self.client.get_image_metadata(image_id)
         if 'upload_state' in metadata or 'length' in metadata:
             descr = None    # the metadata alone tells

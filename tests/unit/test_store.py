@@ -106,6 +106,12 @@ class FakeEdf(object):
     def reap_given_up(self):
         pass
 
+    def reap_deleted(self):
+        pass
+
+    def is_deleted(self, image_id):
+        return False
+
     def get_image_metadata(self, image_id):
         self._maybe_fail('get_metadata', image_id)
         return dict(self._volume(image_id)['metadata'])
