@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # simulator's block devices, git for pbr's version.
 DEB_TOOLS := losetup:util-linux blockdev:util-linux git:git
 
-.PHONY: all deps venv test unit functional e2e pep8 demo bench genconfig docs clean
+.PHONY: all deps venv test unit functional e2e reliability pep8 demo bench genconfig docs clean
 
 all: test
 
@@ -48,6 +48,10 @@ functional: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+# The whole fault matrix (make test runs a subset of its injection points).
+reliability: $(STAMP)
+	DATERA_FAULT_MATRIX=full $(BIN)/pytest tests/functional/reliability -s $(PYTEST_ARGS)
 
 pep8: $(STAMP)
 	$(BIN)/flake8 $(LINT_PATHS)

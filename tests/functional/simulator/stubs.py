@@ -31,6 +31,10 @@ class StubModel(object):
     def set_capacity(self, gib):
         self.calls.append(('set_capacity', gib))
 
+    def fill_capacity(self):
+        self.calls.append(('fill_capacity',))
+        return 7
+
     def snapshot(self):
         return {'tenants': ['/root'], 'app_instances': []}
 

@@ -229,3 +229,110 @@ def test_wait_idle_times_out_while_a_request_runs(sim, info):
         assert sim.injector.wait_idle(0.05) is False
         assert sim.injector.wait_idle(30) is True
         assert pending.result().status_code == 200
+
+
+def test_skip_lets_the_first_matching_requests_through(https, sim):
+    sim.injector.fail_next('GET', '/system$', kind='503', skip=2, count=2)
+    assert [https('GET', '/v2.2/system').status_code
+            for _ in range(5)] == [200, 200, 503, 503, 200]
+
+
+def test_skip_counts_only_matching_requests(https, admin):
+    assert admin('POST', '/faults', json={
+        'method': 'PUT', 'path_pattern': '/a$', 'kind': '500',
+        'skip': 1}).status_code == 201
+    assert https('PUT', '/v2.2/b').status_code == 200
+    assert https('GET', '/v2.2/a').status_code == 200
+    assert https('PUT', '/v2.2/a').status_code == 200
+    assert https('PUT', '/v2.2/a').status_code == 500
+    assert admin('GET', '/faults').json()['failures'] == []
+
+
+def test_a_skipping_rule_lets_a_later_rule_apply(https, sim):
+    sim.injector.fail_next('GET', '/system$', kind='500', skip=1)
+    sim.injector.fail_next('GET', '/system$', kind='503')
+    assert [https('GET', '/v2.2/system').status_code
+            for _ in range(3)] == [503, 500, 200]
+
+
+def test_counted_latency_delays_only_the_chosen_request(https, admin, sim):
+    assert admin('POST', '/latency', json={
+        'seconds': 0.5, 'method': 'GET', 'path_pattern': '/system$',
+        'count': 1, 'skip': 1}).status_code == 201
+    took = []
+    for _ in range(3):
+        start = time.monotonic()
+        assert https('GET', '/v2.2/system').status_code == 200
+        took.append(time.monotonic() - start)
+    assert took[1] >= 0.5
+    assert took[0] < 0.5 and took[2] < 0.5
+    assert sim.injector.faults()['latency'] == []
+
+
+@pytest.mark.parametrize('kind,call', [
+    ('expire_keys', ('expire_all_keys',)),
+    ('full', ('fill_capacity',)),
+])
+def test_action_runs_before_the_request_which_then_runs(
+        https, sim, kind, call):
+    sim.injector.fail_next('GET', '/system$', kind=kind, skip=1)
+    assert https('GET', '/v2.2/system').status_code == 200
+    assert sim.model.calls == []
+    assert https('GET', '/v2.2/system').status_code == 200
+    assert sim.model.calls == [call]
+    assert hits(sim, 'system') == 2
+    log = sim.injector.requests()
+    assert [(r['status'], r['fault']) for r in log] == [
+        (200, None), (200, kind)]
+
+
+def test_force_offline_action_takes_the_app_instance_in_the_path(https, sim):
+    sim.injector.fail_next('PUT', 'app_instances', kind='force_offline')
+    resp = https('PUT', '/v2.2/app_instances/ai-1/storage_instances/s',
+                 headers={'tenant': '/root'})
+    assert resp.status_code == 200
+    assert sim.model.calls == [('force_offline', '/root', 'ai-1')]
+
+
+def test_force_offline_action_of_a_named_app_instance(https, admin, sim):
+    assert admin('POST', '/faults', json={
+        'method': 'GET', 'path_pattern': '/system$',
+        'kind': 'force_offline', 'ai_id': 'ai-1',
+        'tenant': '/root'}).status_code == 201
+    assert https('GET', '/v2.2/system').status_code == 200
+    assert sim.model.calls == [('force_offline', '/root', 'ai-1')]
+
+
+def test_force_offline_action_of_a_missing_app_instance_does_nothing(
+        https, sim):
+    sim.injector.fail_next('GET', 'app_instances', kind='force_offline')
+    assert https('GET', '/v2.2/app_instances/nope').status_code == 200
+    assert sim.model.calls == []
+
+
+def test_wait_idle_admin_call_waits_for_a_late_request(sim, info, admin):
+    sim.injector.add_latency(0.5, count=1)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(requests.get, info['http_url'] + '/v2.2/x',
+                              timeout=30)
+        helpers.wait_for(lambda: sim.injector.in_flight == 1,
+                         message='request in flight')
+        assert admin('POST', '/wait_idle',
+                     json={'timeout': 0.05}).json() == {'idle': False}
+        assert admin('POST', '/wait_idle',
+                     json={'timeout': 30}).json() == {'idle': True}
+        # Handled (hence logged) before the wait returned.
+        assert [r['path'] for r in sim.injector.requests()] == ['/v2.2/x']
+        assert pending.result().status_code == 200
+
+
+@pytest.mark.parametrize('method,path,body', [
+    ('POST', '/faults', {'path_pattern': 'x', 'skip': -1}),
+    ('POST', '/faults', {'path_pattern': 'x', 'skip': 'many'}),
+    ('POST', '/latency', {'seconds': 1, 'count': 0}),
+    ('POST', '/wait_idle', {'timeout': 'long'}),
+])
+def test_bad_new_admin_requests_are_400(admin, method, path, body):
+    resp = admin(method, path, json=body)
+    assert resp.status_code == 400
+    assert resp.json()['message']

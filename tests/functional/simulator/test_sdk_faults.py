@@ -137,3 +137,49 @@ def test_capacity_limits_creates_and_grows(file_sim, api):
     file_sim.set_capacity(None)
     helpers.create_ai(api, size=2)
     assert file_sim.state()['capacity_gib'] is None
+
+
+def test_full_action_fails_the_create_it_precedes(file_sim, api):
+    helpers.create_ai(api, size=2)
+    file_sim.fail_next('POST', '/app_instances$', kind='full', skip=1)
+    helpers.create_ai(api, size=1)
+    with pytest.raises(exceptions.ApiValidationFailedError,
+                       match='Insufficient capacity'):
+        helpers.create_ai(api, size=1)
+    assert file_sim.state()['capacity_gib'] == 3
+
+
+def test_expire_keys_action_makes_that_request_log_in_again(file_sim, api):
+    helpers.create_ai(api)
+    file_sim.fail_next('GET', '/app_instances$', kind='expire_keys', skip=1)
+    file_sim.clear_requests()
+    api.app_instances.list(tenant='/root')
+    api.app_instances.list(tenant='/root')
+    log = [(r['method'], r['api_path'], r['status'], r['fault'])
+           for r in file_sim.requests()]
+    assert log[0] == ('GET', '/app_instances', 200, None)
+    assert log[1] == ('GET', '/app_instances', 401, 'expire_keys')
+    assert ('PUT', '/login', 200, None) in log
+    assert log[-1] == ('GET', '/app_instances', 200, None)
+
+
+def test_force_offline_action_through_the_fixture(file_sim, api):
+    ai = helpers.create_ai(api)
+    helpers.set_state(api, ai['id'], 'online')
+    file_sim.fail_next('GET', '/system$', kind='force_offline',
+                       ai_id=ai['id'], tenant='/root')
+    api.system.get()
+    assert api.app_instances.get(
+        ai['id'], tenant='/root')['admin_state'] == 'offline'
+
+
+def test_one_delayed_call_and_waiting_for_it(file_sim, api):
+    ai = helpers.create_ai(api)
+    file_sim.add_latency(0.5, 'GET', '/app_instances/', count=1, skip=1)
+    start = time.monotonic()
+    api.app_instances.get(ai['id'], tenant='/root')
+    assert time.monotonic() - start < 0.5
+    api.app_instances.get(ai['id'], tenant='/root')
+    assert time.monotonic() - start >= 0.5
+    assert file_sim.faults()['latency'] == []
+    assert file_sim.wait_idle(5) is True
