@@ -60,9 +60,11 @@ APP_INSTANCES = '/app_instances/'
 NAME_PREFIX = 'OS-IMAGE-'
 _NAME_PREFIXES = (NAME_PREFIX, 'OS-', '')
 # Glance image ids: the API accepts user-chosen ids in this form.
+# Both are matched in full (re.fullmatch): '$' would let a trailing
+# newline through into an app instance id.
 _IMAGE_ID_RE = re.compile(
-    r'^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$')
-_HOST_RE = re.compile(r'^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)$')
+    r'[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}')
+_HOST_RE = re.compile(r'(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)')
 
 # Seconds glance-api start-up waits for each Datera backend to answer.
 STARTUP_CHECK_TIMEOUT = 5.0
@@ -130,7 +132,7 @@ class StoreLocation(location.StoreLocation):
         host, colon, port = netloc.rpartition(':')
         if not colon or not host:
             raise ValueError(_('it must name a host and a port'))
-        if not _HOST_RE.match(host):
+        if not _HOST_RE.fullmatch(host):
             raise ValueError(_('invalid host %s') % host)
         if (not port.isdigit() or port != str(int(port)) or
                 not 0 < int(port) < 65536):
@@ -142,7 +144,7 @@ class StoreLocation(location.StoreLocation):
         name = path[len(APP_INSTANCES):]
         for prefix in _NAME_PREFIXES:
             if (name.startswith(prefix) and
-                    _IMAGE_ID_RE.match(name[len(prefix):])):
+                    _IMAGE_ID_RE.fullmatch(name[len(prefix):])):
                 return host, int(port), prefix, name[len(prefix):]
         raise ValueError(_('%s is not the app instance of an image') % name)
 
@@ -391,7 +393,7 @@ class Store(driver.Store):
         """
         self._check_configured()
         # Refuse before anything is created on the cluster.
-        if not _IMAGE_ID_RE.match(str(image_id)):
+        if not _IMAGE_ID_RE.fullmatch(str(image_id)):
             raise exceptions.Invalid(
                 _('Image id %s is not a UUID; the Datera store names app '
                   'instances after image UUIDs') % image_id)
