@@ -28,6 +28,10 @@ The options are read in ``[glance_store]`` (single store) or in the
 backend's own group (``enabled_backends = <name>:datera``).
 """
 
+import math
+import os
+import re
+
 from oslo_config import cfg
 from oslo_utils import units
 
@@ -130,12 +134,12 @@ Related options:
 """),
     cfg.IntOpt('datera_replica_count',
                default=3,
-               min=1,
                help="""
 Number of replicas of each image volume.
 
 Possible values:
-    * A positive integer no larger than the number of storage nodes
+    * An integer from 1 to 5 (the Datera API's range), no larger than
+      the number of storage nodes
 
 Related options:
     * datera_placement_mode
@@ -253,7 +257,6 @@ Related options:
 """),
     cfg.FloatOpt('datera_retry_interval',
                  default=1.0,
-                 min=0,
                  help="""
 Seconds to wait before the first retry of a REST API call.
 
@@ -270,7 +273,6 @@ Related options:
 """),
     cfg.FloatOpt('datera_operation_max_timeout',
                  default=20.0,
-                 min=1,
                  help="""
 Upper bound, in seconds, on each wait of a store call for the
 Datera cluster, its retries included.
@@ -291,7 +293,7 @@ most 5 seconds (or this value, if smaller), and never disables
 itself because the cluster did not answer.
 
 Possible values:
-    * A positive number of seconds
+    * A number of seconds from 1 to 3600
 
 Related options:
     * datera_retry_attempts
@@ -448,8 +450,9 @@ the host has none (or with the ``local`` transport), a stable name
 derived from the host name is used.
 
 Possible values:
-    * An iSCSI qualified name, for example
-      ``iqn.1993-08.org.debian:01:glance1``
+    * An iSCSI name (RFC 3720), for example
+      ``iqn.1993-08.org.debian:01:glance1``; ``eui.`` and ``naa.``
+      names are accepted too. No whitespace and no ``/``.
 
 Related options:
     * datera_transport
@@ -458,6 +461,54 @@ Related options:
 ]
 
 OPTIONS = _DATERA_OPTS
+
+# RFC 3720 names: iqn.<yyyy-mm>.<reversed domain>[:<anything>], or the
+# eui./naa. hexadecimal forms; never whitespace or a '/', which ends up in
+# URL paths (/initiators/<name>) and in export folder names.
+_IQN_RE = re.compile(r'(?:iqn\.\d{4}-\d{2}\.[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?'
+                     r'(?::[^\s/]+)?|eui\.[0-9A-Fa-f]{16}|'
+                     r'naa\.[0-9A-Fa-f]{16}(?:[0-9A-Fa-f]{16})?)')
+REPLICA_RANGE = (1, 5)          # the API's bounds for replica_count
+MAX_TIMEOUT = 3600.0
+
+
+def check(conf):
+    """Check the values oslo.config's own types do not check.
+
+    Ranges are checked here rather than by oslo.config so that the
+    message says the value as well as the option.
+
+    :param conf: the group holding the options
+    :raises ValueError: naming the option and its value, for the first
+        value the store cannot use
+    """
+    def refuse(name, reason):
+        raise ValueError('%s = %r: %s' % (name, getattr(conf, name), reason))
+
+    low, high = REPLICA_RANGE
+    if not low <= conf.datera_replica_count <= high:
+        refuse('datera_replica_count', 'the Datera API accepts %d to %d'
+               % (low, high))
+    timeout = conf.datera_operation_max_timeout
+    if not math.isfinite(timeout) or not 1 <= timeout <= MAX_TIMEOUT:
+        refuse('datera_operation_max_timeout',
+               'must be a number of seconds from 1 to %d' % MAX_TIMEOUT)
+    interval = conf.datera_retry_interval
+    if not math.isfinite(interval) or not 0 <= interval <= timeout:
+        refuse('datera_retry_interval', 'must be a number of seconds '
+               'from 0 to datera_operation_max_timeout')
+    name = conf.datera_initiator_name
+    if name is not None and not _IQN_RE.fullmatch(name):
+        refuse('datera_initiator_name', 'not an iSCSI name (iqn.yyyy-mm.'
+               'reversed.domain[:id], eui.<16 hex> or naa.<hex>)')
+    if conf.datera_transport == 'local':
+        folder = conf.datera_local_export_dir
+        if folder and not os.path.isdir(folder):
+            refuse('datera_local_export_dir', 'no such folder')
+    ca_file = conf.datera_ca_certificates_file
+    if ca_file and not os.access(ca_file, os.R_OK):
+        refuse('datera_ca_certificates_file',
+               'no such file, or not readable by this user')
 
 
 def list_opts():

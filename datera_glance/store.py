@@ -273,6 +273,7 @@ class Store(driver.Store):
             raise self._bad_config(
                 _('the datera_local_export_dir option is required with '
                   'datera_transport = local'))
+        options.check(conf)
 
         self.chunk_size = conf.datera_chunk_size
         self.READ_CHUNKSIZE = self.WRITE_CHUNKSIZE = self.chunk_size

@@ -272,14 +272,16 @@ def test_unreachable_cluster_disables_writes(fakes):
         _add(s, b'data')
 
 
-def test_options_reach_the_client_and_attacher(fakes):
+def test_options_reach_the_client_and_attacher(fakes, tmp_path):
     edf_client, made = fakes
+    ca_file = tmp_path / 'ca.pem'
+    ca_file.write_text('not checked here')
     _store(fakes, datera_san_port=7717, datera_tenant_id='images',
            datera_api_version='2.1', datera_ldap_server='corp',
-           datera_ca_certificates_file='/etc/ca.pem',
+           datera_ca_certificates_file=str(ca_file),
            datera_retry_attempts=2, datera_retry_interval=0.5,
            datera_operation_max_timeout=30, datera_transport='local',
-           datera_local_export_dir='/exports',
+           datera_local_export_dir=str(tmp_path),
            datera_initiator_name='iqn.2000-01.test:host1',
            datera_use_multipath=True,
            datera_glance_rootwrap_path='/usr/bin/glance-rootwrap',
@@ -288,12 +290,12 @@ def test_options_reach_the_client_and_attacher(fakes):
     assert (s.san_ip, s.san_port, s.login, s.password) == (
         '10.0.0.5', 7717, 'admin', 'secret')
     assert (s.tenant, s.api_version, s.ldap_server, s.ca_file,
-            s.insecure) == ('images', '2.1', 'corp', '/etc/ca.pem', False)
+            s.insecure) == ('images', '2.1', 'corp', str(ca_file), False)
     assert (s.retry_attempts, s.retry_interval, s.operation_timeout) == (
         2, 0.5, 30)
     a = made['attacher'].settings
     assert (a.transport, a.local_export_dir, a.initiator_name,
-            a.use_multipath) == ('local', '/exports',
+            a.use_multipath) == ('local', str(tmp_path),
                                  'iqn.2000-01.test:host1', True)
     assert a.root_helper == '/usr/bin/glance-rootwrap /etc/glance/rw.conf'
 
@@ -731,3 +733,60 @@ def test_url_prefix_matches_locations_of_the_original_driver(fakes, name):
     s = _store(fakes, backend='fast')
     assert ('datera://10.0.0.5:7718/app_instances/' + name).startswith(
         s.url_prefix)
+
+
+@pytest.mark.parametrize('name,value', [
+    ('datera_replica_count', '1000'),
+    ('datera_replica_count', '0'),
+    ('datera_operation_max_timeout', 'nan'),
+    ('datera_operation_max_timeout', 'inf'),
+    ('datera_operation_max_timeout', '0.5'),
+    ('datera_retry_interval', 'nan'),
+    ('datera_initiator_name', 'iqn.2010-10.org.example:a/b'),
+    ('datera_initiator_name', 'glance host 1'),
+    ('datera_ca_certificates_file', '/nonexistent/ca.pem'),
+])
+def test_bad_values_in_the_config_file_disable_the_store_naming_them(
+        fakes, tmp_path, name, value):
+    conf_file = tmp_path / 'glance-api.conf'
+    conf_file.write_text('[glance_store]\ndatera_san_ip = 10.0.0.5\n'
+                         'datera_san_login = a\ndatera_san_password = b\n'
+                         '%s = %s\n' % (name, value))
+    conf = cfg.ConfigOpts()
+    conf.register_opts(store.Store.OPTIONS, group='glance_store')
+    conf(args=[], default_config_files=[str(conf_file)])
+    s = store.Store(conf)
+    s.configure()       # as glance-api does: it starts regardless
+    assert not s.is_capable(capabilities.BitMasks.WRITE_ACCESS)
+    with pytest.raises(exceptions.BadStoreConfiguration) as caught:
+        s.configure_add()
+    assert name in str(caught.value)
+    assert value in str(caught.value)
+
+
+def test_port_out_of_range_is_refused_naming_the_option(fakes, tmp_path):
+    conf_file = tmp_path / 'glance-api.conf'
+    conf_file.write_text('[glance_store]\ndatera_san_ip = 10.0.0.5\n'
+                         'datera_san_login = a\ndatera_san_password = b\n'
+                         'datera_san_port = 70000\n')
+    conf = cfg.ConfigOpts()
+    conf.register_opts(store.Store.OPTIONS, group='glance_store')
+    conf(args=[], default_config_files=[str(conf_file)])
+    with pytest.raises(exceptions.BadStoreConfiguration) as caught:
+        store.Store(conf).configure_add()
+    assert 'datera_san_port' in str(caught.value)
+
+
+def test_missing_local_export_dir_is_refused_at_start(fakes, tmp_path):
+    with pytest.raises(exceptions.BadStoreConfiguration) as caught:
+        _store(fakes, datera_transport='local',
+               datera_local_export_dir=str(tmp_path / 'missing'))
+    assert 'datera_local_export_dir' in str(caught.value)
+    assert 'no such folder' in str(caught.value)
+
+
+@pytest.mark.parametrize('name', [
+    'iqn.1993-08.org.debian:01:glance1', 'iqn.2004-10.com.example',
+    'eui.02004567A425678D', 'naa.52004567BA64678D'])
+def test_valid_initiator_names_are_accepted(fakes, name):
+    _store(fakes, datera_initiator_name=name)
