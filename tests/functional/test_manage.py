@@ -21,6 +21,7 @@ import pytest
 
 from tests.functional import conftest as fx
 from tests.functional import test_store_recovery as recovery
+from tests import sdk_helpers
 
 BACKEND = fx.BACKEND
 BLOCK = fx.IMAGE_CHUNK
@@ -248,6 +249,52 @@ def test_bad_input_is_one_line_with_a_non_zero_exit(config, args, status,
     assert words in result.stderr
     assert 'Traceback' not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_purge_never_removes_an_upload_a_live_process_writes(
+        multi_store, config):
+    sim = multi_store
+    image_id = str(uuid.uuid4())
+    writer = recovery._start_until_halfway({
+        'options': fx.datera_options(sim), 'backend': BACKEND,
+        'image_id': image_id, 'action': 'upload', 'size': 4 * BLOCK,
+        'declare_size': False, 'halfway': 2 * BLOCK})
+    try:
+        out = manage(config, 'purge', '--older-than', '0s', '--yes').stdout
+        assert 'Nothing to purge' in out
+        assert image_id in fx.app_instances(sim)
+        listed = manage(config, 'list', '--state', 'incomplete').stdout
+        assert 'in progress' in listed
+    finally:
+        writer.kill()
+        writer.communicate(timeout=30)
+
+
+def test_purge_never_touches_other_tenants_or_other_names(
+        multi_store, config, tmp_path):
+    sim = multi_store
+    foreign = str(uuid.uuid4())
+    elsewhere = str(uuid.uuid4())
+    api = sdk_helpers.make_api(sim)
+    api.tenants.create(name='other')
+    volume = {'name': 'volume-1', 'size': 1, 'replica_count': 1}
+    api.app_instances.create(
+        name='cinder-volume-%s' % foreign, uuid=foreign,
+        create_mode='openstack', tenant='/root',
+        storage_instances=[{'name': 'storage-1', 'volumes': [volume]}])
+    api.app_instances.create(
+        name='OS-IMAGE-%s' % elsewhere, uuid=elsewhere,
+        create_mode='openstack', tenant='/root/other',
+        storage_instances=[{'name': 'storage-1', 'volumes': [volume]}])
+    db = str(tmp_path / 'empty.sqlite')
+    with sqlite3.connect(db) as conn:
+        conn.execute('CREATE TABLE images (id VARCHAR(36) PRIMARY KEY, '
+                     'status VARCHAR(30), deleted BOOLEAN)')
+    out = manage(config, 'purge', '--older-than', '0s', '--glance-db',
+                 'sqlite:///' + db, '--yes').stdout
+    assert 'Nothing to purge' in out
+    left = {ai['id'] for ai in sim.state()['app_instances']}
+    assert {foreign, elsewhere} <= left
 
 
 def test_unreachable_cluster_is_one_line(multi_store, tmp_path):

@@ -129,6 +129,22 @@ def test_create_answered_too_late_does_not_block_a_new_upload(
     assert fx.assert_reads_back(image, chunks) == image.size
 
 
+def _start_until_halfway(spec, timeout=120):
+    """Start a crash_child and wait until it is half way; return it."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'tests.functional.crash_child',
+         json.dumps(spec)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline().decode().strip() if ready else ''
+    if line != 'HALFWAY':
+        proc.kill()
+        raise AssertionError('child did not get half way (%r): %s' % (
+            line, proc.communicate(timeout=30)[1].decode()[-3000:]))
+    return proc
+
+
 def _run_until_halfway(spec, timeout=120):
     """Start a crash_child, wait until it is half way, SIGKILL it."""
     env = dict(os.environ, PYTHONPATH=ROOT)
