@@ -79,6 +79,10 @@ _RELEASE_RETRIABLE = _RETRIABLE + (sdk_exc.ApiInternalError,
 # (422 "Insufficient capacity: ..."); other answers are not StorageFull.
 _CAPACITY_RE = re.compile(
     r'\b(insufficient|not enough|out of)\s+(capacity|space)\b', re.I)
+# What an HTTPS handshake with a plain-HTTP port looks like.
+_PLAIN_HTTP_RE = re.compile(
+    r'WRONG_VERSION_NUMBER|wrong version number|UNEXPECTED_EOF|'
+    r'record layer failure|http request', re.I)
 _API_VERSIONS = {'auto': ('v2.2', 'v2.1'), '2.2': ('v2.2',),
                  '2.1': ('v2.1',)}
 
@@ -438,6 +442,16 @@ class EdfClient:
                 api, conn = self._new_api(version)
                 try:
                     self._retrying(conn, conn.login)
+                except sdk_exc.ApiValidationFailedError as e:
+                    # The version is served: it refused the login body.
+                    conn.close()
+                    raise self._config_error(
+                        '%s, %s' % (OPT_LOGIN, OPT_LDAP), _(
+                            'the Datera cluster at %(ip)s refused the login '
+                            'request of user %(user)s: %(e)s') % {
+                            'ip': self.settings.san_ip,
+                            'user': self.settings.login,
+                            'e': _api_message(e)})
                 except (sdk_exc.ApiNotFoundError,
                         sdk_exc.ApiInvalidRequestError,
                         sdk_exc.ApiUnavailableError) as e:
@@ -479,6 +493,12 @@ class EdfClient:
     def _login_error(self, e):
         s = self.settings
         where = '%s:%s' % (s.san_ip, s.san_port)
+        if isinstance(e, TlsVerifyError) and _PLAIN_HTTP_RE.search(str(e)):
+            return self._config_error(OPT_SAN_PORT, _(
+                'the Datera cluster at %(where)s does not speak HTTPS on '
+                'this port (%(e)s); datera_san_port = %(http)d means plain '
+                'HTTP, any other port HTTPS') % {
+                    'where': where, 'e': _api_message(e), 'http': HTTP_PORT})
         if isinstance(e, TlsVerifyError):
             option = OPT_CA_FILE if s.ca_file else '%s or %s' % (
                 OPT_CA_FILE, OPT_INSECURE)
@@ -642,9 +662,13 @@ class EdfClient:
             reason = _('TLS verification of the Datera cluster failed; '
                        'check %s') % OPT_CA_FILE
         elif isinstance(e, sdk_exc.ApiAuthError):
-            reason = _('the Datera cluster refused the credentials; check '
-                       '%(l)s and %(p)s') % {'l': OPT_LOGIN,
-                                             'p': OPT_PASSWORD}
+            return exceptions.BackendException(_(
+                'Logging in to the Datera cluster at %(ip)s:%(port)s failed '
+                '(check %(l)s and %(p)s), so could not %(what)s for image '
+                '%(image)s: %(e)s') % {
+                    'ip': self.settings.san_ip, 'port': self.settings.san_port,
+                    'l': OPT_LOGIN, 'p': OPT_PASSWORD, 'what': what,
+                    'image': image_id, 'e': message})
         elif isinstance(e, sdk_exc.ApiConnectionError):
             reason = _('the Datera cluster at %(ip)s:%(port)s did not '
                        'answer in time') % {'ip': self.settings.san_ip,

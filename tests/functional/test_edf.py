@@ -398,3 +398,22 @@ def test_debug_logs_hold_neither_password_nor_token(file_sim, client, caplog):
     assert 'Datera API POST /app_instances' in caplog.text
     assert client._conn._key not in caplog.text
     assert file_sim.password not in caplog.text
+
+
+def test_https_to_the_plain_http_port_names_the_port_option(file_sim):
+    # The simulator's plain-HTTP port, configured as if it spoke HTTPS.
+    client = edf.EdfClient(settings(file_sim, san_port=file_sim.http_port))
+    with pytest.raises(exceptions.BadStoreConfiguration) as caught:
+        client.check_connection()
+    assert 'datera_san_port' in str(caught.value)
+    assert 'datera_ca_certificates_file' not in str(caught.value)
+
+
+def test_refused_login_request_names_the_login_option(file_sim):
+    # A user name the API's login schema refuses (422): not a sign that
+    # the API version is not served.
+    client = edf.EdfClient(settings(file_sim, login='x' * 4096))
+    with pytest.raises(exceptions.BadStoreConfiguration) as caught:
+        client.check_connection()
+    assert 'datera_san_login' in str(caught.value)
+    assert 'datera_api_version' not in str(caught.value)
