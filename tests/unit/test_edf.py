@@ -861,3 +861,16 @@ def test_schema_folder_of_someone_else_is_not_used(tmp_path, monkeypatch):
     os.chmod(str(planted), 0o777)
     with pytest.raises(OSError, match='not a private folder'):
         edf._private_dir()
+
+
+def test_failed_re_login_says_it_was_the_login(fake, client):
+    _volume_route(fake)
+    client.volume_size_gib(IMAGE)
+    fake.key = 'key-2'      # the session ended...
+    fake.add('PUT', '/login', 401, {'message': 'Invalid credentials'},
+             times=10)      # ... and the password was changed meanwhile
+    with pytest.raises(exceptions.BackendException) as caught:
+        client.volume_size_gib(IMAGE)
+    message = str(caught.value)
+    assert message.startswith('Logging in to the Datera cluster')
+    assert 'datera_san_login' in message and IMAGE in message
