@@ -63,6 +63,7 @@ LOG = logging.getLogger(__name__)
 ISCSI_PORT = 3260
 LUN = 0
 IQN_PREFIX = 'iqn.2010-10.org.openstack:datera-glance:'
+INITIATOR_NAME_FILE = '/etc/iscsi/initiatorname.iscsi'
 _TRANSPORTS = {}
 
 
@@ -344,24 +345,46 @@ class Attacher:
         return self._lock_path
 
     def _initiator_name(self):
+        """This host's initiator name, as the cluster will see it log in.
+
+        Under ``iscsi`` that is the host's own name, the one iscsiadm
+        presents (``/etc/iscsi/initiatorname.iscsi``): a host without one
+        cannot attach, and ``datera_initiator_name`` cannot change it, so
+        both are configuration errors. The ``local`` transport (the
+        simulator) presents ``datera_initiator_name``, else a stable name
+        derived from the host name.
+        """
+        if self.settings.transport == 'local':
+            if self.settings.initiator_name:
+                return self.settings.initiator_name
+            name = derived_initiator_name()
+            LOG.info('Using initiator name %s for this host', name)
+            return name
         if self.settings.initiator_name:
-            return self.settings.initiator_name
-        if self.settings.transport != 'local':
-            try:
-                props = brick_connector.get_connector_properties(
-                    self.settings.root_helper, None,
-                    self.settings.use_multipath, False)
-            except Exception as e:
-                # E.g. privsep cannot start: the store stays usable with
-                # a derived name, and the attach itself will report it.
-                LOG.warning('Could not read this host\'s iSCSI initiator '
-                            'name through os-brick: %s', e)
-                props = {}
-            if props.get('initiator'):
-                return props['initiator']
-        name = derived_initiator_name()
-        LOG.info('Using initiator name %s for this host', name)
-        return name
+            raise exceptions.BadStoreConfiguration(
+                store_name='datera', reason=_(
+                    'datera_initiator_name = %s applies to datera_transport '
+                    '= local only: an iSCSI login presents the host\'s own '
+                    'initiator name (%s); remove the option') % (
+                        self.settings.initiator_name, INITIATOR_NAME_FILE))
+        try:
+            props = brick_connector.get_connector_properties(
+                self.settings.root_helper, None,
+                self.settings.use_multipath, False)
+        except Exception as e:
+            props = {}
+            reason = str(e)
+        else:
+            reason = _('it has none')
+        if props.get('initiator'):
+            return props['initiator']
+        raise exceptions.BadStoreConfiguration(
+            store_name='datera', reason=_(
+                'os-brick could not read this host\'s iSCSI initiator name '
+                '(%(reason)s): install open-iscsi and set InitiatorName in '
+                '%(file)s, and check datera_glance_rootwrap_path and '
+                'datera_glance_rootwrap_config (datera_transport = '
+                'iscsi)') % {'reason': reason, 'file': INITIATOR_NAME_FILE})
 
     @property
     def _display_name(self):

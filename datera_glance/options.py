@@ -443,11 +443,15 @@ Related options:
 """),
     cfg.StrOpt('datera_initiator_name',
                help="""
-iSCSI initiator name (IQN) this host registers with the cluster.
+Initiator name (IQN) this host presents with the ``local`` transport.
 
-When unset, the host's initiator name from os-brick is used; when
-the host has none (or with the ``local`` transport), a stable name
-derived from the host name is used.
+Only for ``datera_transport = local`` (the EDF simulator), where it
+lets several glance-api "hosts" run on one machine; unset, a stable
+name derived from the host name is used. Under ``iscsi`` the login
+always presents the host's own initiator name (InitiatorName in
+/etc/iscsi/initiatorname.iscsi, read through os-brick), so setting
+this option there is refused at start-up, as is a host that has no
+initiator name.
 
 Possible values:
     * An iSCSI name (RFC 3720), for example

@@ -103,8 +103,19 @@ def _settings(lock_dir, export_dir=None, **kw):
                   initiator_name='iqn.2010-10.org.openstack:host-a',
                   lock_path=lock_dir, export_timeout=2.0,
                   root_helper='true')
+    if kw.get('transport') == 'iscsi':
+        values['initiator_name'] = None     # the host's own, from os-brick
     values.update(kw)
     return attach.AttachSettings(**values)
+
+
+@pytest.fixture
+def host_initiator():
+    """The host's iSCSI initiator name, as os-brick reads it."""
+    with mock.patch.object(attach.brick_connector,
+                           'get_connector_properties',
+                           return_value={'initiator': 'iqn.host:brick'}):
+        yield 'iqn.host:brick'
 
 
 def test_initiator_name_comes_from_os_brick_when_the_host_has_one(lock_dir):
@@ -117,25 +128,47 @@ def test_initiator_name_comes_from_os_brick_when_the_host_has_one(lock_dir):
     assert attacher.initiator_iqn == 'iqn.host:brick'
 
 
-def test_initiator_name_falls_back_to_the_derived_one(lock_dir):
+def test_iscsi_host_without_an_initiator_name_is_a_configuration_error(
+        lock_dir):
     os.makedirs(lock_dir)
     with mock.patch.object(attach.brick_connector,
                            'get_connector_properties', return_value={}):
-        attacher = attach.Attacher(FakeEdf(), _settings(
-            lock_dir, transport='iscsi', initiator_name=None))
-    assert attacher.initiator_iqn == attach.derived_initiator_name()
+        with pytest.raises(exceptions.BadStoreConfiguration) as caught:
+            attach.Attacher(FakeEdf(), _settings(
+                lock_dir, transport='iscsi', initiator_name=None))
+    assert '/etc/iscsi/initiatorname.iscsi' in str(caught.value)
+    assert 'datera_transport' in str(caught.value)
 
 
-def test_initiator_name_survives_os_brick_failing(lock_dir):
+def test_iscsi_initiator_name_os_brick_cannot_read_names_why(lock_dir):
     os.makedirs(lock_dir)
     with mock.patch.object(attach.brick_connector,
                            'get_connector_properties',
                            side_effect=FileNotFoundError('sudo')):
-        attacher = attach.Attacher(FakeEdf(), _settings(
-            lock_dir, transport='iscsi', initiator_name=None))
+        with pytest.raises(exceptions.BadStoreConfiguration) as caught:
+            attach.Attacher(FakeEdf(), _settings(
+                lock_dir, transport='iscsi', initiator_name=None))
+    assert 'sudo' in str(caught.value)
+    assert 'datera_glance_rootwrap_path' in str(caught.value)
+
+
+def test_initiator_name_option_is_refused_under_iscsi(lock_dir):
+    # iscsiadm logs in with the host's own name: the option cannot apply.
+    os.makedirs(lock_dir)
+    with pytest.raises(exceptions.BadStoreConfiguration) as caught:
+        attach.Attacher(FakeEdf(), _settings(
+            lock_dir, transport='iscsi', initiator_name='iqn.2010-10.x:a'))
+    assert 'datera_initiator_name' in str(caught.value)
+
+
+def test_local_transport_derives_a_name_without_the_option(lock_dir):
+    os.makedirs(lock_dir)
+    attacher = attach.Attacher(FakeEdf(), _settings(
+        lock_dir, transport='local', initiator_name=None))
     assert attacher.initiator_iqn == attach.derived_initiator_name()
 
 
+@pytest.mark.usefixtures('host_initiator')
 def test_iscsi_transport_uses_os_brick_iscsi_connector(lock_dir):
     os.makedirs(lock_dir)
     with mock.patch.object(attach.brick_connector.InitiatorConnector,
@@ -432,6 +465,7 @@ def test_same_image_attach_is_serialized(host):
     assert second_done.is_set()
 
 
+@pytest.mark.usefixtures('host_initiator')
 def test_iscsi_attach_hands_os_brick_its_own_device_info_back(lock_dir):
     os.makedirs(lock_dir)
     brick = mock.Mock()
@@ -455,6 +489,7 @@ def test_iscsi_attach_hands_os_brick_its_own_device_info_back(lock_dir):
     assert edf.names()[-1] == 'unexport_from'
 
 
+@pytest.mark.usefixtures('host_initiator')
 def test_iscsi_connect_failure_unexports_and_names_the_image(lock_dir):
     os.makedirs(lock_dir)
     brick = mock.Mock()
