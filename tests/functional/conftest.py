@@ -78,6 +78,43 @@ def multi_store(edf_sim, glance_conf, privsep_in_process):
     return edf_sim
 
 
+HOST1, HOST2 = 'host1', 'host2'
+IQN1 = 'iqn.2004-10.org.example:glance-host1'
+IQN2 = 'iqn.2004-10.org.example:glance-host2'
+
+
+@pytest.fixture
+def two_hosts(edf_sim, glance_conf, privsep_in_process):
+    """Two glance-api hosts in one process; returns the simulator.
+
+    Two backends on one simulator, with distinct initiator names.
+    """
+    assert configure_multi_store(glance_conf, {
+        HOST1: datera_options(edf_sim, datera_initiator_name=IQN1),
+        HOST2: datera_options(edf_sim, datera_initiator_name=IQN2),
+    }, default=HOST1) == 2
+    return edf_sim
+
+
+class ArmedSource(PatternImage):
+    """An image that runs ``action`` once ``after`` bytes have been read.
+
+    The fault is armed while the upload is under way, after the steps
+    that precede the data (create, first metadata write, attach).
+    """
+
+    def __init__(self, size, after, action, **kwargs):
+        super().__init__(size, **kwargs)
+        self.after = after
+        self.action = action
+
+    def read(self, n=-1):
+        if self.action is not None and self.pos >= self.after:
+            action, self.action = self.action, None
+            action()
+        return super().read(n)
+
+
 @pytest.fixture
 def single_store(edf_sim, glance_conf, privsep_in_process):
     """The Datera store as the legacy single store; returns the simulator."""

@@ -72,6 +72,18 @@ def _killed_upload(sim, image_id, size, declare_size):
         'declare_size': declare_size, 'halfway': size // 2})
 
 
+def _killed_download(sim, image_id):
+    """Store an image, kill a download of it half way; return its URI."""
+    image = fx.PatternImage(6 * BLOCK)
+    uri = _add(image_id, image, image.size)[0]
+    recovery._run_until_halfway({
+        'options': fx.datera_options(sim), 'backend': BACKEND,
+        'image_id': image_id, 'action': 'download', 'uri': uri,
+        'halfway': 3 * BLOCK})
+    assert fx.acl_initiators(sim, image_id) != []
+    return uri
+
+
 def _loop_devices():
     """Loop devices backed by files (empty where there are none)."""
     if not os.path.isdir('/sys/block'):
@@ -147,13 +159,7 @@ def test_purge_keeps_recent_incomplete_uploads(multi_store, config):
 def test_killed_download_is_released_by_exports_cleanup(multi_store, config):
     sim = multi_store
     image_id = str(uuid.uuid4())
-    image = fx.PatternImage(6 * BLOCK)
-    uri = _add(image_id, image, image.size)[0]
-    recovery._run_until_halfway({
-        'options': fx.datera_options(sim), 'backend': BACKEND,
-        'image_id': image_id, 'action': 'download', 'uri': uri,
-        'halfway': 3 * BLOCK})
-    assert fx.acl_initiators(sim, image_id) != []
+    _killed_download(sim, image_id)
 
     listed = manage(config, 'exports').stdout
     assert image_id in listed and 'held by no process' in listed
@@ -168,13 +174,7 @@ def test_next_operation_of_a_live_process_releases_a_killed_download(
         multi_store):
     sim = multi_store
     image_id = str(uuid.uuid4())
-    image = fx.PatternImage(6 * BLOCK)
-    uri = _add(image_id, image, image.size)[0]
-    recovery._run_until_halfway({
-        'options': fx.datera_options(sim), 'backend': BACKEND,
-        'image_id': image_id, 'action': 'download', 'uri': uri,
-        'halfway': 3 * BLOCK})
-    assert fx.acl_initiators(sim, image_id) != []
+    uri = _killed_download(sim, image_id)
     # Any operation of this (live) process against the cluster.
     multi_backend.get_size_from_uri_and_backend(uri, BACKEND)
     recovery._assert_idle(sim, image_id)

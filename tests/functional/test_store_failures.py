@@ -35,23 +35,7 @@ def _assert_nothing_left(sim, image_id):
     assert fx.exports(sim) == []
 
 
-class ArmedSource(fx.PatternImage):
-    """An image that runs ``action`` once ``after`` bytes have been read.
-
-    The fault is armed while the upload is under way, after the steps
-    that precede the data (create, first metadata write, attach).
-    """
-
-    def __init__(self, size, after, action, **kwargs):
-        super().__init__(size, **kwargs)
-        self.after = after
-        self.action = action
-
-    def read(self, n=-1):
-        if self.action is not None and self.pos >= self.after:
-            action, self.action = self.action, None
-            action()
-        return super().read(n)
+ArmedSource = fx.ArmedSource
 
 
 def test_cluster_out_of_space_on_create(multi_store):

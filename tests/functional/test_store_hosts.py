@@ -12,24 +12,11 @@ import uuid
 
 from glance_store import multi_backend
 from oslo_config import cfg
-import pytest
-
 from tests.functional import conftest as fx
 
-HOST1 = 'host1'
-HOST2 = 'host2'
-IQN1 = 'iqn.2004-10.org.example:glance-host1'
-IQN2 = 'iqn.2004-10.org.example:glance-host2'
+HOST1, HOST2 = fx.HOST1, fx.HOST2
+IQN1, IQN2 = fx.IQN1, fx.IQN2
 BLOCK = fx.IMAGE_CHUNK
-
-
-@pytest.fixture
-def two_hosts(edf_sim, glance_conf, privsep_in_process):
-    assert fx.configure_multi_store(glance_conf, {
-        HOST1: fx.datera_options(edf_sim, datera_initiator_name=IQN1),
-        HOST2: fx.datera_options(edf_sim, datera_initiator_name=IQN2),
-    }, default=HOST1) == 2
-    return edf_sim
 
 
 def _add(image_id, data, size, backend):

@@ -33,9 +33,8 @@ BACKEND = fx.BACKEND
 BLOCK = fx.IMAGE_CHUNK
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-HOST1, HOST2 = 'host1', 'host2'
-IQN1 = 'iqn.2004-10.org.example:glance-host1'
-IQN2 = 'iqn.2004-10.org.example:glance-host2'
+HOST1, HOST2 = fx.HOST1, fx.HOST2
+IQN1, IQN2 = fx.IQN1, fx.IQN2
 ACL_OP = r'/acl_policy/initiators$'
 
 
@@ -70,15 +69,6 @@ def _assert_idle(sim, image_id):
     assert fx.acl_initiators(sim, image_id) == []
     assert ai['admin_state'] == 'offline'
     assert fx.exports(sim) == []
-
-
-@pytest.fixture
-def two_hosts(edf_sim, glance_conf, privsep_in_process):
-    assert fx.configure_multi_store(glance_conf, {
-        HOST1: fx.datera_options(edf_sim, datera_initiator_name=IQN1),
-        HOST2: fx.datera_options(edf_sim, datera_initiator_name=IQN2),
-    }, default=HOST1) == 2
-    return edf_sim
 
 
 # -- a transfer whose data is complete never fails because of cleanup -------
@@ -147,18 +137,8 @@ def _start_until_halfway(spec, timeout=120):
 
 def _run_until_halfway(spec, timeout=120):
     """Start a crash_child, wait until it is half way, SIGKILL it."""
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'tests.functional.crash_child',
-         json.dumps(spec)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE)
+    proc = _start_until_halfway(spec, timeout)
     try:
-        ready, _, _ = select.select([proc.stdout], [], [], timeout)
-        line = proc.stdout.readline().decode().strip() if ready else ''
-        if line != 'HALFWAY':
-            proc.kill()
-            raise AssertionError('child did not get half way (%r): %s' % (
-                line, proc.communicate(timeout=30)[1].decode()[-3000:]))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -223,19 +203,7 @@ def test_live_upload_on_another_host_is_never_replaced(two_hosts):
     assert image_id in fx.app_instances(two_hosts)
 
 
-class ArmedSource(fx.PatternImage):
-    """An image that runs ``action`` once ``after`` bytes were read."""
-
-    def __init__(self, size, after, action, **kwargs):
-        super().__init__(size, **kwargs)
-        self.after = after
-        self.action = action
-
-    def read(self, n=-1):
-        if self.action is not None and self.pos >= self.after:
-            action, self.action = self.action, None
-            action()
-        return super().read(n)
+ArmedSource = fx.ArmedSource
 
 
 # -- delete never cuts off another host's transfer ---------------------------
