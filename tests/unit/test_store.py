@@ -242,16 +242,25 @@ def test_local_transport_needs_export_dir(fakes):
     assert 'datera_local_export_dir' in str(exc.value)
 
 
-def test_invalid_option_value_in_config_file_disables_writes(fakes,
-                                                             tmp_path):
+def _store_from_file(tmp_path, line):
+    """A store read from a glance-api.conf with the options plus ``line``.
+
+    Values in a file reach the store as glance-api reads them (a
+    set_override would be refused by oslo.config itself).
+    """
     conf_file = tmp_path / 'glance-api.conf'
     conf_file.write_text('[glance_store]\ndatera_san_ip = 10.0.0.5\n'
                          'datera_san_login = a\ndatera_san_password = b\n'
-                         'datera_placement_mode = fastest\n')
+                         '%s\n' % line)
     conf = cfg.ConfigOpts()
     conf.register_opts(store.Store.OPTIONS, group='glance_store')
     conf(args=[], default_config_files=[str(conf_file)])
-    s = store.Store(conf)
+    return store.Store(conf)
+
+
+def test_invalid_option_value_in_config_file_disables_writes(fakes,
+                                                             tmp_path):
+    s = _store_from_file(tmp_path, 'datera_placement_mode = fastest')
     s.configure()
     assert not s.is_capable(capabilities.BitMasks.WRITE_ACCESS)
     with pytest.raises(exceptions.BadStoreConfiguration) as exc:
@@ -748,14 +757,7 @@ def test_url_prefix_matches_locations_of_the_original_driver(fakes, name):
 ])
 def test_bad_values_in_the_config_file_disable_the_store_naming_them(
         fakes, tmp_path, name, value):
-    conf_file = tmp_path / 'glance-api.conf'
-    conf_file.write_text('[glance_store]\ndatera_san_ip = 10.0.0.5\n'
-                         'datera_san_login = a\ndatera_san_password = b\n'
-                         '%s = %s\n' % (name, value))
-    conf = cfg.ConfigOpts()
-    conf.register_opts(store.Store.OPTIONS, group='glance_store')
-    conf(args=[], default_config_files=[str(conf_file)])
-    s = store.Store(conf)
+    s = _store_from_file(tmp_path, '%s = %s' % (name, value))
     s.configure()       # as glance-api does: it starts regardless
     assert not s.is_capable(capabilities.BitMasks.WRITE_ACCESS)
     with pytest.raises(exceptions.BadStoreConfiguration) as caught:
@@ -765,15 +767,9 @@ def test_bad_values_in_the_config_file_disable_the_store_naming_them(
 
 
 def test_port_out_of_range_is_refused_naming_the_option(fakes, tmp_path):
-    conf_file = tmp_path / 'glance-api.conf'
-    conf_file.write_text('[glance_store]\ndatera_san_ip = 10.0.0.5\n'
-                         'datera_san_login = a\ndatera_san_password = b\n'
-                         'datera_san_port = 70000\n')
-    conf = cfg.ConfigOpts()
-    conf.register_opts(store.Store.OPTIONS, group='glance_store')
-    conf(args=[], default_config_files=[str(conf_file)])
+    s = _store_from_file(tmp_path, 'datera_san_port = 70000')
     with pytest.raises(exceptions.BadStoreConfiguration) as caught:
-        store.Store(conf).configure_add()
+        s.configure_add()
     assert 'datera_san_port' in str(caught.value)
 
 
