@@ -51,12 +51,12 @@ from os_brick.initiator import connector as brick_connector
 # lockutils registers [oslo_concurrency] options; os_brick.setup() needs
 # them, so it is imported before the first use of os-brick.
 from oslo_concurrency import lockutils
-from oslo_concurrency import processutils
 from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_privsep import priv_context
 
 from datera_glance.i18n import _
+from datera_glance import privileged
 
 LOG = logging.getLogger(__name__)
 
@@ -330,8 +330,6 @@ class Attacher:
         self._transport = transport_factory(settings)
         self.initiator_iqn = self._initiator_name()
         self._registered = False
-        self._chowned = {}
-        self._chown_lock = threading.Lock()
         self._pending = set()
         self._pending_lock = threading.Lock()
         edf_settings = edf_client.settings
@@ -603,9 +601,11 @@ class Attacher:
             json.dump(record, f)
         os.replace(tmp, path)
 
-    # A non-root glance-api cannot open a root-owned /dev/sdX: like the
-    # cinder store, own it for the time of the attachment through
-    # rootwrap (the filter only allows chown of paths under /dev).
+    # A non-root glance-api cannot open the root-owned disk os-brick
+    # attached: the store's own privsep entrypoint gives it the disk, and
+    # only a Datera iSCSI disk (datera_glance.privileged), for the time of
+    # the attachment. Checked at every open: another worker of this host
+    # may have released and re-attached it since.
 
     def _make_accessible(self, path, flags):
         if os.geteuid() == 0:
@@ -613,28 +613,16 @@ class Attacher:
         want = os.R_OK | (os.W_OK if flags & os.O_RDWR else 0)
         if os.access(path, want):
             return
-        real = os.path.realpath(path)
-        with self._chown_lock:
-            if real in self._chowned:
-                return
-            owner = os.stat(real).st_uid
-            self._chown(os.getuid(), real)
-            self._chowned[real] = owner
+        privileged.own_device(path, os.getuid())
 
     def _restore_owner(self, path):
-        real = os.path.realpath(path)
-        with self._chown_lock:
-            owner = self._chowned.pop(real, None)
-        if owner is not None:
-            try:
-                self._chown(owner, real)
-            except (OSError, processutils.ProcessExecutionError) as e:
-                LOG.warning('Could not give %(path)s back to uid %(uid)s: '
-                            '%(e)s', {'path': real, 'uid': owner, 'e': e})
-
-    def _chown(self, uid, path):
-        processutils.execute('chown', str(uid), path, run_as_root=True,
-                             root_helper=self.settings.root_helper)
+        if os.geteuid() == 0:
+            return
+        try:
+            privileged.return_device(path)
+        except Exception as e:
+            LOG.warning('Could not give %(path)s back to root: %(e)s',
+                        {'path': path, 'e': e})
 
 
 def _holder_alive(holder):

@@ -581,8 +581,9 @@ def _allowed(cmd):
     ['privsep-helper', '--config-file', '/etc/glance/glance-api.conf',
      '--privsep_context', 'os_brick.privileged.default',
      '--privsep_sock_path', '/tmp/tmpa1b2/privsep.sock'],
-    ['chown', '1000', '/dev/sdb'],
-    ['chown', '0', '/dev/dm-3'],
+    ['privsep-helper', '--config-file', '/etc/glance/glance-api.conf',
+     '--privsep_context', 'datera_glance.privileged.device_access',
+     '--privsep_sock_path', '/tmp/tmpa1b2/privsep.sock'],
 ])
 def test_rootwrap_allows_what_the_driver_needs(cmd):
     assert _allowed(cmd)
@@ -592,6 +593,11 @@ def test_rootwrap_allows_what_the_driver_needs(cmd):
     ['privsep-helper', '--config-file', '/etc/glance/glance-api.conf',
      '--privsep_context', 'some.other.context',
      '--privsep_sock_path', '/tmp/x'],
+    # The host's own disks (root-equivalent): no chown of any device.
+    ['chown', '1000', '/dev/sda'],
+    ['chown', '1000', '/dev/sdb'],
+    ['chown', '0', '/dev/dm-3'],
+    ['chown', '1000', '/dev/loop0'],
     ['chown', '1000', '/dev/../etc/shadow'],
     ['chown', '1000', '/etc/shadow'],
     ['chown', 'glance', '/dev/sdb'],
