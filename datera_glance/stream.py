@@ -17,7 +17,9 @@ seekable device (or file) and the image data, hashes every byte, feeds the
 signature verifier, optionally skips all-zero buffers, and asks a callback
 to grow the device when the next write would pass its end. The reader
 yields a byte range of a device in bounded chunks and, for a full read,
-checks the stored md5 at the end.
+holds back the last chunk until the data matches the stored md5. The
+source's own errors leave as :class:`SourceError`, carrying them
+unchanged.
 """
 
 import collections
