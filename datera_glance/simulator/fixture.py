@@ -329,6 +329,31 @@ class SimulatorProcess(object):
     def clear_requests(self):
         self._admin('DELETE', '/requests')
 
+    def volume_file(self, ai_id):
+        """The file behind an app instance's volume (a loop device's too)."""
+        for ai in self.state().get('app_instances', []):
+            if ai['id'] == ai_id:
+                volume = ai['storage_instances'][0]['volumes'][0]['uuid']
+                break
+        else:
+            raise SimulatorError('no app instance %s' % ai_id)
+        for root, _dirs, files in os.walk(self.data_dir):
+            for name in files:
+                if name.startswith(volume):
+                    return os.path.join(root, name)
+        raise SimulatorError('no backing file for volume %s' % volume)
+
+    def corrupt(self, ai_id, offset):
+        """Change one byte of an app instance's volume.
+
+        As a failing disk or an intruder would, behind every client's back.
+        """
+        with open(self.volume_file(ai_id), 'r+b') as f:
+            f.seek(offset)
+            byte = f.read(1)
+            f.seek(offset)
+            f.write(bytes([byte[0] ^ 0x5a]))
+
     def state(self):
         """The model's JSON snapshot (tenants, app instances, exports)."""
         return self._admin('GET', '/state')

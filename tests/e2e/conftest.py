@@ -154,17 +154,6 @@ class Deployment:
     def image(self, image_id):
         return self.client().images.get(image_id)
 
-    def backing_file(self, image_id):
-        """The simulator's file (or loop device file) behind an image."""
-        ai = self.app_instance(image_id)
-        assert ai is not None, 'no app instance for %s' % image_id
-        volume = ai['storage_instances'][0]['volumes'][0]['uuid']
-        for root, _dirs, files in os.walk(self.sim.data_dir):
-            for name in files:
-                if name.startswith(volume):
-                    return os.path.join(root, name)
-        raise AssertionError('no backing file for volume %s' % volume)
-
     def wait_for_status(self, image_id, status, timeout=60):
         def reached():
             image = self.image(image_id)

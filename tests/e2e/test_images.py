@@ -205,11 +205,7 @@ def test_download_of_a_changed_volume_fails_without_a_complete_file(
         '--container-format', 'bare', '--file', path).stdout
     image_id = parse_id(out)
     # One byte of the volume changes behind the store's back.
-    with open(deployment.backing_file(image_id), 'r+b') as f:
-        f.seek(5 * MiB)
-        byte = f.read(1)
-        f.seek(5 * MiB)
-        f.write(bytes([byte[0] ^ 0x5a]))
+    deployment.sim.corrupt(image_id, 5 * MiB)
 
     target = str(tmp_path / 'back.raw')
     result = deployment.api.run_glance(

@@ -163,13 +163,7 @@ def app_instances(sim):
 
 def backing_file(sim, image_id):
     """The simulator's file behind an image's volume."""
-    ai = app_instances(sim)[image_id]
-    volume_uuid = ai['storage_instances'][0]['volumes'][0]['uuid']
-    for root, dirs, files in os.walk(sim.data_dir):
-        for name in files:
-            if name.startswith(volume_uuid):
-                return os.path.join(root, name)
-    raise AssertionError('no backing file for volume %s' % volume_uuid)
+    return sim.volume_file(image_id)
 
 
 def allocated_bytes(sim, image_id):

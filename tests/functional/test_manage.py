@@ -190,11 +190,7 @@ def test_verify_passes_on_an_intact_image_and_fails_on_a_changed_one(
     out = manage(config, 'verify', intact).stdout
     assert 'OK %s' % intact in out
 
-    with open(fx.backing_file(sim, changed), 'r+b') as f:
-        f.seek(BLOCK)
-        byte = f.read(1)
-        f.seek(BLOCK)
-        f.write(bytes([byte[0] ^ 1]))
+    sim.corrupt(changed, BLOCK)
     result = manage(config, 'verify', '--all', check=False)
     assert result.returncode == 1
     assert 'OK %s' % intact in result.stdout

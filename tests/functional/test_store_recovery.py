@@ -294,11 +294,7 @@ def test_full_read_of_a_changed_volume_never_delivers_every_byte(
     image_id = str(uuid.uuid4())
     image = fx.PatternImage(3 * BLOCK)
     uri = _add(image_id, image, image.size)[0]
-    with open(fx.backing_file(sim, image_id), 'r+b') as f:
-        f.seek(BLOCK + 5)
-        byte = f.read(1)
-        f.seek(BLOCK + 5)
-        f.write(bytes([byte[0] ^ 0xff]))
+    sim.corrupt(image_id, BLOCK + 5)
 
     chunks, size = multi_backend.get(uri, BACKEND)
     delivered = 0
