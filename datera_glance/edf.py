@@ -642,13 +642,15 @@ class EdfClient:
         try:
             self._retrying(conn, self._get_ai, conn, image_id)
         except sdk_exc.ApiNotFoundError:
-            return exceptions.NotFound(_(
-                'Image %(image)s not found: no Datera app instance '
-                '%(image)s in tenant %(tenant)s') % {'image': image_id,
-                                                     'tenant': self.tenant})
+            return self._image_not_found(image_id)
         except Exception as e:
             return self._translate(what, image_id, e)
         return self._translate(what, image_id, error)
+
+    def _image_not_found(self, image_id):
+        return exceptions.NotFound(_(
+            'Image %(image)s not found: no Datera app instance %(image)s in '
+            'tenant %(tenant)s') % {'image': image_id, 'tenant': self.tenant})
 
     def _translate(self, what, image_id, e, capacity=False):
         message = _api_message(e)
@@ -1046,8 +1048,11 @@ class EdfClient:
                                     params=self._params())
         except sdk_exc.ApiNotFoundError:
             # An AI without metadata may answer 404 as well: tell it
-            # from a missing AI (a 404 here too) by reading the AI.
-            self._get_ai(conn, image_id)
+            # from a missing AI (a 404 here too) by reading the AI, once.
+            try:
+                self._get_ai(conn, image_id)
+            except sdk_exc.ApiNotFoundError:
+                raise self._image_not_found(image_id)
             return {}
         if (isinstance(data, dict) and list(data) == ['data'] and
                 isinstance(data['data'], dict)):
