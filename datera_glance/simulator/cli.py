@@ -116,10 +116,9 @@ def serve(args):
         # reading, and a full pipe must never block the server.
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
         while sim.alive():
-            received = signal.sigtimedwait(_STOP_SIGNALS, 1.0)
-            if received is not None:
-                LOG.info('received %s, stopping',
-                         signal.Signals(received.si_signo).name)
+            name = stop_signal(signal.sigtimedwait(_STOP_SIGNALS, 1.0))
+            if name is not None:
+                LOG.info('received %s, stopping', name)
                 break
         else:
             LOG.error('a server thread died, stopping')
@@ -222,6 +221,21 @@ def _table(rows):
                                     right_padding_width=2)
     table.add_rows(rows[1:])
     return [line.rstrip() for line in table.get_string().splitlines()]
+
+
+def stop_signal(received):
+    """The name of the stop signal ``sigtimedwait`` returned, else None.
+
+    Some sandboxed kernels wake ``sigtimedwait`` with a siginfo that names
+    no signal at all (seen: si_signo 1799853328, while nothing was sent);
+    that is not a request to stop.
+    """
+    if received is None or received.si_signo not in _STOP_SIGNALS:
+        if received is not None:
+            LOG.warning('ignoring a wake-up without a stop signal '
+                        '(si_signo %r)', received.si_signo)
+        return None
+    return signal.Signals(received.si_signo).name
 
 
 def _stop_at_stdin_eof():
