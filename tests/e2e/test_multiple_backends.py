@@ -76,9 +76,15 @@ def test_copy_image_moves_an_image_from_a_file_store_to_datera(
 
     client.images.image_import(image['id'], method='copy-image',
                                stores=['fast'])
-    conftest.wait_for(
-        lambda: set(client.images.get(image['id'])['stores'].split(','))
-        == {'local', 'fast'}, timeout=60, message='copy to fast')
+
+    def copied():
+        # Both stores listed, and glance's import task done with the image
+        # (its last save would otherwise put the removed location back).
+        current = client.images.get(image['id'])
+        return (set(current['stores'].split(',')) == {'local', 'fast'} and
+                not current.get('os_glance_importing_to_stores'))
+
+    conftest.wait_for(copied, timeout=60, message='copy to fast')
     client.images.delete_from_store('local', image['id'])
 
     assert client.images.get(image['id'])['stores'] == 'fast'
