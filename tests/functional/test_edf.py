@@ -6,6 +6,7 @@ just what the client says.
 """
 
 import logging
+import os
 import socket
 import uuid
 
@@ -27,7 +28,10 @@ def settings(sim, **overrides):
     values = dict(san_ip=sim.host, san_port=sim.port, login=sim.username,
                   password=sim.password, ca_file=sim.ca_file, tenant=TENANT,
                   retry_attempts=2, retry_interval=0.05,
-                  operation_timeout=20.0, request_timeout=10.0)
+                  operation_timeout=20.0, request_timeout=10.0,
+                  # Its own schema cache: the per-user one outlives a
+                  # simulator whose port a later one reuses.
+                  schema_cache_dir=os.path.join(sim.data_dir, 'schema'))
     values.update(overrides)
     return edf.EdfSettings(**values)
 
