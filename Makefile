@@ -2,15 +2,22 @@
 # make demo   runs a real glance-api with the Datera store against the simulator
 # make bench  measures the data path against baselines taken in the same run
 
-PYTHON ?= python3
+# The system's Python builds the virtualenv when there is one: a service
+# user must be able to run the virtualenv's interpreter (the end-to-end test
+# that runs glance-api as an unprivileged user does), and one under root's
+# private home (pyenv's) is out of its reach.
+PYTHON ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 LINT_PATHS := $(wildcard datera_glance tests benchmarks tools)
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 # Debian packages the suite needs: losetup/blockdev (util-linux) for the
-# simulator's block devices, git for pbr's version.
-DEB_TOOLS := losetup:util-linux blockdev:util-linux git:git
+# simulator's block devices, git for pbr's version, sudo and useradd for
+# the end-to-end test that runs glance-api as an unprivileged user whose
+# root helper is `sudo glance-rootwrap`.
+DEB_TOOLS := losetup:util-linux blockdev:util-linux git:git sudo:sudo \
+	useradd:passwd
 
 .PHONY: all deps venv test unit functional e2e reliability pep8 demo bench genconfig docs clean
 
@@ -21,6 +28,8 @@ deps:
 	    tool=$${pair%%:*}; pkg=$${pair##*:}; \
 	    command -v $$tool >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
+	if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c 'import ensurepip' \
+	        >/dev/null 2>&1; then missing="$$missing python3-venv"; fi; \
 	if [ -n "$$missing" ]; then \
 	    echo "installing Debian packages:$$missing"; \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \

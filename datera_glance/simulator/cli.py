@@ -10,9 +10,11 @@ serving it.
 """
 
 import argparse
+import grp
 import json
 import logging
 import os
+import pwd
 import re
 import signal
 import sys
@@ -41,6 +43,24 @@ def _port(value):
     return port
 
 
+def _owner(value):
+    """USER[:GROUP] (names or numbers) as (uid, gid)."""
+    user, _sep, group = value.partition(':')
+    try:
+        entry = (pwd.getpwuid(int(user)) if user.isdigit()
+                 else pwd.getpwnam(user))
+    except (KeyError, OverflowError):
+        raise argparse.ArgumentTypeError('no such user: %s' % user)
+    gid = entry.pw_gid
+    if group:
+        try:
+            gid = (int(group) if group.isdigit()
+                   else grp.getgrnam(group).gr_gid)
+        except KeyError:
+            raise argparse.ArgumentTypeError('no such group: %s' % group)
+    return entry.pw_uid, gid
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='datera-edf-sim',
@@ -63,6 +83,11 @@ def build_parser():
     serve.add_argument('--block-devices', action='store_true',
                        help='export loop devices instead of files '
                             '(needs root)')
+    serve.add_argument('--export-owner', type=_owner, metavar='USER[:GROUP]',
+                       help='hand exported devices to this user (name or '
+                            'uid) and group (default: the user\'s), so a '
+                            'glance-api that does not run as root can open '
+                            'them (needs root)')
     serve.add_argument('--username', default=server.DEFAULT_USERNAME)
     serve.add_argument('--password', default=server.DEFAULT_PASSWORD)
     serve.add_argument('--sw-version',
@@ -95,7 +120,8 @@ def serve(args):
     sim = server.Simulator(
         args.data_dir, port=args.port, http_port=args.http_port,
         bind=args.bind, block_devices=args.block_devices,
-        username=args.username, password=args.password,
+        export_owner=args.export_owner, username=args.username,
+        password=args.password,
         sw_version=args.sw_version, key_ttl=args.key_ttl,
         resize_seconds=args.resize_seconds, data_ips=args.data_ips)
     try:

@@ -71,13 +71,24 @@ class DataPlane(object):
     :param block_devices: export loop devices instead of the files
         themselves (needs root). One loop device serves every host that has
         the volume exported; it is detached when no host has it any more.
+    :param export_owner: ``(uid, gid)`` to hand every exported device (loop
+        device or file) to while it is exported, the way udev rules or a
+        root helper give a service user its disk: a glance-api that does
+        not run as root can then open its exports. Needs root unless it is
+        this process's own user. What was handed over is given back when
+        the last host's export goes.
 
     All methods are thread-safe.
     """
 
-    def __init__(self, data_dir, export_dir, block_devices=False):
+    def __init__(self, data_dir, export_dir, block_devices=False,
+                 export_owner=None):
         if block_devices and os.geteuid() != 0:
             raise DataPlaneError('block devices (loop devices) need root')
+        if export_owner is not None and os.geteuid() != 0 and (
+                tuple(export_owner) != (os.getuid(), os.getgid())):
+            raise DataPlaneError('handing exports to another user needs '
+                                 'root')
         self.data_dir = os.path.abspath(data_dir)
         self.export_dir = os.path.abspath(export_dir)
         self.volume_dir = os.path.join(self.data_dir, 'volumes')
@@ -88,9 +99,20 @@ class DataPlane(object):
         self._lock = threading.RLock()
         self._exports = {}  # si_uuid -> _Export
         self._loops = {}  # volume_uuid -> /dev/loopN
+        self.export_owner = (tuple(export_owner) if export_owner is not None
+                             else None)
+        self._handed = {}  # exported path -> (uid, gid) it had before
         self._closed = False
         os.makedirs(self.volume_dir, exist_ok=True)
         os.makedirs(self.export_dir, exist_ok=True)
+        if self.export_owner is not None:
+            # The export owner follows the links to the devices: it may
+            # pass through these folders (not list them), and list and
+            # read its own folder of links.
+            for path, mode in ((self.data_dir, 0o711),
+                               (self.volume_dir, 0o711),
+                               (self.export_dir, 0o755)):
+                os.chmod(path, mode)
         self._remove_leftovers()
 
     # Volumes
@@ -138,7 +160,7 @@ class DataPlane(object):
             for si_uuid, export in list(self._exports.items()):
                 if export.volume_uuid == volume_uuid:
                     self._unexport(si_uuid)
-            self._detach_if_unused(volume_uuid)
+            self._release_if_unused(volume_uuid)
             try:
                 os.unlink(self.volume_path(volume_uuid))
             except FileNotFoundError:
@@ -167,7 +189,7 @@ class DataPlane(object):
             if not initiators or not ips:
                 self._unexport(si_uuid)
                 if old:
-                    self._detach_if_unused(old.volume_uuid)
+                    self._release_if_unused(old.volume_uuid)
                 return
             # Check every name before changing anything.
             host_dirs = [self._host_dir(iqn) for iqn in sorted(initiators)]
@@ -186,7 +208,7 @@ class DataPlane(object):
             self._exports[si_uuid] = _Export(target_iqn, ips, volume_uuid,
                                              initiators, frozenset(links))
             if old and old.volume_uuid != volume_uuid:
-                self._detach_if_unused(old.volume_uuid)
+                self._release_if_unused(old.volume_uuid)
             LOG.debug('exported %s (%s) to %s', si_uuid, target,
                       ', '.join(sorted(initiators)))
 
@@ -230,6 +252,8 @@ class DataPlane(object):
                 self._unexport(si_uuid)
             for volume_uuid in list(self._loops):
                 self._detach(volume_uuid)
+            for path in list(self._handed):
+                self._give_back(path)
 
     # Internals
 
@@ -260,23 +284,51 @@ class DataPlane(object):
         if not os.path.exists(path):
             raise DataPlaneError('volume %s has no backing file' % volume_uuid)
         if not self.block_devices:
+            self._hand_over(path)
             return path
         loop = self._loops.get(volume_uuid)
         if not loop:
             loop = _run(['losetup', '--find', '--show', path]).strip()
             self._loops[volume_uuid] = loop
             LOG.info('attached %s to %s', path, loop)
+        self._hand_over(loop)
         return loop
 
-    def _detach_if_unused(self, volume_uuid):
-        if volume_uuid not in self._loops:
+    def _hand_over(self, path):
+        """Give an exported device to the export owner, once."""
+        if self.export_owner is None or path in self._handed:
             return
+        st = os.stat(path)
+        uid, gid = self.export_owner
+        os.chown(path, uid, gid)
+        self._handed[path] = (st.st_uid, st.st_gid)
+        LOG.debug('handed %s to %d:%d', path, uid, gid)
+
+    def _give_back(self, path):
+        """Return a handed-over device to the owner it had."""
+        owner = self._handed.pop(path, None)
+        if owner is None:
+            return
+        try:
+            os.chown(path, *owner)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            LOG.warning('could not give %s back: %s', path, e)
+
+    def _release_if_unused(self, volume_uuid):
+        """Once no host has a volume exported: detach and give it back."""
         if any(e.volume_uuid == volume_uuid for e in self._exports.values()):
             return
-        self._detach(volume_uuid)
+        self._give_back(self.volume_path(volume_uuid))
+        if volume_uuid in self._loops:
+            self._detach(volume_uuid)
 
     def _detach(self, volume_uuid):
         loop = self._loops.pop(volume_uuid)
+        # A loop device node outlives its attachment: its next user must
+        # not find it owned by our export owner.
+        self._give_back(loop)
         try:
             # A host may still hold the device open; the kernel then detaches
             # it automatically on last close.

@@ -50,6 +50,7 @@ class SimulatorProcess(object):
         ``port``, ``http_port`` (default 0: free ports), ``bind``,
         ``username``, ``password``, ``sw_version``, ``key_ttl``,
         ``resize_seconds``, ``data_ips`` (list or comma-separated string),
+        ``export_owner`` (``"user[:group]"`` or ``(uid, gid)``),
         ``log_level``.
 
     After :meth:`start`, the ready line's fields are attributes:
@@ -83,6 +84,8 @@ class SimulatorProcess(object):
                 continue
             if name == 'data_ips' and not isinstance(value, str):
                 value = ','.join(value)
+            if name == 'export_owner' and not isinstance(value, str):
+                value = '%d:%d' % tuple(value)      # (uid, gid)
             cmd += ['--' + name.replace('_', '-'), str(value)]
         return cmd
 

@@ -83,6 +83,9 @@ class Simulator(object):
     :param http_port: HTTP port (0: pick a free one).
     :param bind: address both servers listen on.
     :param block_devices: export loop devices instead of files (root).
+    :param export_owner: ``(uid, gid)`` exported devices are handed to, so
+        a glance-api that does not run as root can open them; None leaves
+        them to root.
     :param model_factory: ``f(data_dir, dataplane, api_options)`` making
         the model; the REST layer's by default (tests pass stand-ins).
     :param app_factory: ``f(model, dataplane, api_options)`` making the
@@ -95,12 +98,13 @@ class Simulator(object):
 
     def __init__(self, data_dir, port=DEFAULT_PORT,
                  http_port=DEFAULT_HTTP_PORT, bind=DEFAULT_BIND,
-                 block_devices=False, model_factory=None, app_factory=None,
-                 **api_options):
+                 block_devices=False, export_owner=None, model_factory=None,
+                 app_factory=None, **api_options):
         self.data_dir = os.path.abspath(data_dir)
         self.export_dir = export_path(self.data_dir)
         self.bind = bind
         self.block_devices = block_devices
+        self.export_owner = export_owner
         self._requested_ports = (port, http_port)
         self.api_options = {k: v for k, v in api_options.items()
                             if v is not None}
@@ -138,7 +142,8 @@ class Simulator(object):
         self.tls = certs.ensure_certificates(
             os.path.join(self.data_dir, TLS_DIR), hosts=[self.host, self.bind])
         self.dataplane = dataplane_mod.DataPlane(
-            self.data_dir, self.export_dir, block_devices=self.block_devices)
+            self.data_dir, self.export_dir, block_devices=self.block_devices,
+            export_owner=self.export_owner)
         try:
             self.model = self._model_factory(self.data_dir, self.dataplane,
                                              self.api_options)
@@ -192,6 +197,8 @@ class Simulator(object):
             'password': self.api_options['password'],
             'admin_url': http_url + faults.ADMIN_PREFIX,
             'block_devices': self.block_devices,
+            'export_owner': (list(self.export_owner) if self.export_owner
+                             is not None else None),
             'pid': os.getpid(),
         }
 

@@ -27,9 +27,12 @@ in a fixed project, and ``policy.yaml`` maps every glance policy to the
 empty rule so that context is let through.
 
 os-brick's privileged calls go through oslo.privsep. In production its
-daemon is started through sudo and rootwrap; here (as root, without sudo) the
-``[privsep_osbrick] helper_command`` starts the same ``privsep-helper``
-directly, so glance-api runs the production code path unchanged.
+daemon is started through sudo and rootwrap. A glance-api given a ``user``
+runs as that user and does exactly that, with the root helper of the
+store's options (:mod:`datera_glance.testing.unprivileged` sets up the
+sudoers and rootwrap files); otherwise it runs as this process's user, and
+as root the ``[privsep_osbrick] helper_command`` starts the same
+``privsep-helper`` directly.
 """
 
 import configparser
@@ -37,6 +40,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -179,11 +183,19 @@ class GlanceApi:
     :param stop_with_parent: glance-api stops by itself when this process
         dies without stopping it (a killed test run); ``False`` lets it
         outlive this process (``make demo KEEP=1``).
+    :param user: run glance-manage and glance-api as this user (needs
+        root), which then owns ``work_dir``; privileged steps then go
+        through the stores' root helper (sudo and rootwrap), as in
+        production. None: this process's user.
+    :param config_dir: where the configuration files go; ``<work_dir>/etc``
+        by default. Rootwrap admits a privsep daemon only for a
+        configuration file under /etc, so a glance-api with a ``user``
+        needs one there.
     """
 
     def __init__(self, work_dir, backends, default=None, legacy=False,
                  debug=True, extra_config=None, bindir=None, threads=4,
-                 stop_with_parent=True):
+                 stop_with_parent=True, user=None, config_dir=None):
         if not backends:
             raise ValueError('at least one backend is needed')
         self.work_dir = os.path.abspath(work_dir)
@@ -198,7 +210,8 @@ class GlanceApi:
         self.bindir = bindir or os.path.dirname(sys.executable)
         self.threads = threads
         self.stop_with_parent = stop_with_parent
-        self.config_dir = os.path.join(self.work_dir, 'etc')
+        self.user = pwd.getpwnam(user) if user else None
+        self.config_dir = config_dir or os.path.join(self.work_dir, 'etc')
         self.data_dir = os.path.join(self.work_dir, 'data')
         self.config_file = os.path.join(self.config_dir, 'glance-api.conf')
         self.log_file = os.path.join(self.work_dir, 'glance-api.log')
@@ -249,14 +262,14 @@ class GlanceApi:
                 'policy_file': os.path.join(self.config_dir, 'policy.yaml'),
             },
             'oslo_concurrency': {'lock_path': self._path('locks')},
-            # Start os-brick's privsep daemon without sudo (we are root);
-            # the helper and its arguments are otherwise the production ones.
-            'privsep_osbrick': {
+        }
+        if self.user is None:
+            # Start os-brick's privsep daemon without sudo (as root); the
+            # helper and its arguments are otherwise the production ones.
+            conf['privsep_osbrick'] = {
                 'helper_command': '%s --config-file %s' % (
                     os.path.join(self.bindir, 'privsep-helper'),
-                    self.config_file),
-            },
-        }
+                    self.config_file)}
         if self.legacy:
             store = {
                 'stores': ','.join(dict.fromkeys(
@@ -309,6 +322,14 @@ class GlanceApi:
             f.write('# Every glance policy open: there is no keystone.\n')
             for name in policy_rules():
                 f.write('%s: ""\n' % json.dumps(name))
+        if self.user is not None:
+            # As a distribution installs them: root's, readable by the
+            # service's group (glance-api.conf holds passwords).
+            for name in ('glance-api.conf', 'glance-api-paste.ini',
+                         'policy.yaml'):
+                path = os.path.join(self.config_dir, name)
+                os.chown(path, 0, self.user.pw_gid)
+                os.chmod(path, 0o640)
 
     def db_sync(self, template=None):
         """Create the SQLite database, or copy an already synced one.
@@ -317,9 +338,10 @@ class GlanceApi:
             copying it saves the migrations' time (several seconds).
         """
         target = self._path('glance.sqlite')
-        os.makedirs(self.data_dir, exist_ok=True)
+        self._make_data_dir()
         if template:
             shutil.copyfile(template, target)
+            self._give_to_user(target)
         else:
             self._run([os.path.join(self.bindir, 'glance-manage'),
                        '--config-file', self.config_file, 'db_sync'])
@@ -328,6 +350,28 @@ class GlanceApi:
         # "database is locked" (a setting kept in the file).
         with contextlib.closing(sqlite3.connect(target)) as db:
             db.execute('PRAGMA journal_mode=WAL')
+        for name in os.listdir(self.data_dir):
+            if name.startswith('glance.sqlite'):
+                self._give_to_user(self._path(name))
+
+    def _make_data_dir(self):
+        os.makedirs(self.data_dir, exist_ok=True)
+        if self.user is not None:
+            self._give_to_user(self.work_dir)
+            for top, dirs, files in os.walk(self.work_dir):
+                for name in dirs + files:
+                    self._give_to_user(os.path.join(top, name))
+
+    def _give_to_user(self, path):
+        if self.user is not None:
+            os.chown(path, self.user.pw_uid, self.user.pw_gid)
+
+    def _as_user(self):
+        """Popen arguments that run a command as ``user``."""
+        if self.user is None:
+            return {}
+        return {'user': self.user.pw_uid, 'group': self.user.pw_gid,
+                'extra_groups': []}
 
     @property
     def database_file(self):
@@ -335,7 +379,8 @@ class GlanceApi:
 
     def _run(self, args):
         result = subprocess.run(args, capture_output=True, text=True,
-                                env=self._env())
+                                env=self._env(), cwd=self.data_dir,
+                                **self._as_user())
         if result.returncode:
             raise GlanceApiError('%s failed (%d):\n%s%s' % (
                 ' '.join(args), result.returncode, result.stdout,
@@ -347,6 +392,9 @@ class GlanceApi:
         env['OS_GLANCE_CONFIG_DIR'] = self.config_dir
         env['PATH'] = self.bindir + os.pathsep + env.get('PATH', '')
         env['PYTHONUNBUFFERED'] = '1'
+        if self.user is not None:
+            env['HOME'] = self.work_dir
+            env['USER'] = env['LOGNAME'] = self.user.pw_name
         return env
 
     # process ------------------------------------------------------------
@@ -365,6 +413,7 @@ class GlanceApi:
             self.write_config()
         if not os.path.exists(self.database_file):
             self.db_sync()
+        self._make_data_dir()
         offset = self._log_size()
         self._log_handle = open(self.log_file, 'ab')
         args = [
@@ -393,7 +442,7 @@ class GlanceApi:
             stdin=(subprocess.PIPE if self.stop_with_parent
                    else subprocess.DEVNULL),
             stdout=self._log_handle, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, **self._as_user())
         try:
             self.port = int(self.wait_for_log(_LISTENING, timeout=timeout,
                                               offset=offset).group(1))

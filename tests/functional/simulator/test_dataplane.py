@@ -317,3 +317,80 @@ def test_a_host_never_sees_its_link_missing_during_resyncs(plane, dirs):
         watcher.join()
     assert missing == []
     assert os.path.realpath(path) == plane.volume_path('vol-b')  # i == 299
+
+
+# Handing exports to an unprivileged glance-api's user
+
+OWNER = (54321, 54322)      # any ids: chown does not need them to exist
+
+
+def owner_of(path):
+    st = os.stat(path)
+    return st.st_uid, st.st_gid
+
+
+@needs_root
+def test_an_exported_file_belongs_to_the_export_owner_until_unexported(dirs):
+    plane = dataplane.DataPlane(*dirs, export_owner=OWNER)
+    try:
+        plane.create_volume('vol-a', 1)
+        path = plane.volume_path('vol-a')
+        before = owner_of(path)
+        plane.sync_exports('si-1', TARGET, IPS, 'vol-a', [HOST1, HOST2])
+        assert owner_of(link(dirs[1], HOST1, IPS[0])) == OWNER
+        plane.sync_exports('si-1', TARGET, IPS, 'vol-a', [HOST2])
+        assert owner_of(path) == OWNER      # HOST2 still has it
+        plane.sync_exports('si-1', TARGET, IPS, 'vol-a', [])
+        assert owner_of(path) == before
+    finally:
+        plane.close()
+
+
+@needs_root
+def test_the_export_owner_can_reach_its_links_but_not_list_volumes(dirs):
+    plane = dataplane.DataPlane(*dirs, export_owner=OWNER)
+    try:
+        modes = {p: stat.S_IMODE(os.stat(p).st_mode)
+                 for p in (dirs[0], plane.volume_dir, dirs[1])}
+        assert modes == {dirs[0]: 0o711, plane.volume_dir: 0o711,
+                         dirs[1]: 0o755}
+    finally:
+        plane.close()
+
+
+@needs_root
+def test_a_loop_device_is_handed_over_and_given_back_on_detach(dirs):
+    plane = dataplane.DataPlane(*dirs, block_devices=True,
+                                export_owner=OWNER)
+    try:
+        plane.create_volume('vol-a', 1)
+        plane.sync_exports('si-1', TARGET, IPS, 'vol-a', [HOST1])
+        loop = plane.loop_device('vol-a')
+        assert owner_of(loop) == OWNER
+        # the backing file stays root's: only the device is handed over
+        assert owner_of(plane.volume_path('vol-a')) == (0, 0)
+        plane.sync_exports('si-1', TARGET, IPS, 'vol-a', [])
+        assert plane.loop_device('vol-a') is None
+        assert owner_of(loop) != OWNER
+    finally:
+        plane.close()
+
+
+@needs_root
+def test_close_gives_every_handed_device_back(dirs):
+    plane = dataplane.DataPlane(*dirs, block_devices=True,
+                                export_owner=OWNER)
+    plane.create_volume('vol-a', 1)
+    plane.sync_exports('si-1', TARGET, IPS, 'vol-a', [HOST1])
+    loop = plane.loop_device('vol-a')
+    plane.close()
+    assert owner_of(loop) != OWNER
+
+
+def test_handing_exports_to_another_user_without_root_is_refused(
+        dirs, monkeypatch):
+    monkeypatch.setattr(os, 'geteuid', lambda: 1000)
+    monkeypatch.setattr(os, 'getuid', lambda: 1000)
+    monkeypatch.setattr(os, 'getgid', lambda: 1000)
+    with pytest.raises(dataplane.DataPlaneError, match='root'):
+        dataplane.DataPlane(*dirs, export_owner=OWNER)
