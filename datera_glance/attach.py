@@ -34,6 +34,7 @@ images, and other "hosts" in one process (tests), proceed in parallel.
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -53,6 +54,7 @@ from os_brick.initiator import connector as brick_connector
 from oslo_concurrency import lockutils
 from oslo_config import cfg
 from oslo_log import log as logging
+from oslo_privsep import daemon as priv_daemon
 from oslo_privsep import priv_context
 
 from datera_glance.i18n import _
@@ -141,6 +143,41 @@ def connection_properties(access, transport='iscsi', use_multipath=False,
     return props
 
 
+@contextlib.contextmanager
+def root_helper_errors(root_helper):
+    """Report a privileged helper that cannot start as a configuration error.
+
+    oslo.privsep starts its daemon on the first privileged call, with the
+    root helper; when that fails (no sudo, a sudoers rule that does not
+    match, rootwrap refusing the command) it says only "privsep helper
+    command exited non-zero". The operator needs the options to look at.
+    """
+    try:
+        yield
+    except (priv_daemon.FailedToDropPrivileges, FileNotFoundError) as e:
+        argv = shlex.split(root_helper)
+        if (isinstance(e, FileNotFoundError) and
+                (not argv or e.filename != argv[0])):
+            raise
+        raise exceptions.BackendException(_(
+            'Could not start the privileged helper with the root helper '
+            '"%(helper)s" (%(error)s): check datera_glance_rootwrap_path and '
+            'datera_glance_rootwrap_config, the sudoers rule for that '
+            'glance-rootwrap and that rootwrap.conf\'s filters_path holds '
+            'datera.filters (glance-api\'s log shows the command after '
+            '"Running privsep helper")') % {
+                'helper': root_helper, 'error': e}) from e
+
+
+def _privileged(method):
+    """A Transport method that may start the privileged helper."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with root_helper_errors(self.settings.root_helper):
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 def _transport(name):
     def register(cls):
         _TRANSPORTS[name] = cls
@@ -161,13 +198,16 @@ class Transport:
             self.protocol, settings.root_helper,
             use_multipath=settings.use_multipath)
 
+    @_privileged
     def connect(self, props):
         """Connect; return os-brick's device info (``path`` and more)."""
         return self.connector.connect_volume(props)
 
+    @_privileged
     def disconnect(self, props, device_info):
         self.connector.disconnect_volume(props, device_info, force=True)
 
+    @_privileged
     def extend(self, props, device_path):
         """Make the host see a grown volume; return its size in bytes."""
         size = self.connector.extend_volume(props)
@@ -613,13 +653,15 @@ class Attacher:
         want = os.R_OK | (os.W_OK if flags & os.O_RDWR else 0)
         if os.access(path, want):
             return
-        privileged.own_device(path, os.getuid())
+        with root_helper_errors(self.settings.root_helper):
+            privileged.own_device(path, os.getuid())
 
     def _restore_owner(self, path):
         if os.geteuid() == 0:
             return
         try:
-            privileged.return_device(path)
+            with root_helper_errors(self.settings.root_helper):
+                privileged.return_device(path)
         except Exception as e:
             LOG.warning('Could not give %(path)s back to root: %(e)s',
                         {'path': path, 'e': e})

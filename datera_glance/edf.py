@@ -79,10 +79,13 @@ _RELEASE_RETRIABLE = _RETRIABLE + (sdk_exc.ApiInternalError,
 # (422 "Insufficient capacity: ..."); other answers are not StorageFull.
 _CAPACITY_RE = re.compile(
     r'\b(insufficient|not enough|out of)\s+(capacity|space)\b', re.I)
-# What an HTTPS handshake with a plain-HTTP port looks like.
+# What an HTTPS handshake with a plain-HTTP port looks like (the wording
+# depends on the OpenSSL and Python builds: Debian's Python 3.11 reports
+# the HTTP server's close as SSLZeroReturnError).
 _PLAIN_HTTP_RE = re.compile(
     r'WRONG_VERSION_NUMBER|wrong version number|UNEXPECTED_EOF|'
-    r'record layer failure|http request', re.I)
+    r'record layer failure|http request|'
+    r'TLS/SSL connection has been closed \(EOF\)', re.I)
 _API_VERSIONS = {'auto': ('v2.2', 'v2.1'), '2.2': ('v2.2',),
                  '2.1': ('v2.1',)}
 

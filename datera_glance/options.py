@@ -180,7 +180,7 @@ after measuring. A multiple of 4096 keeps writes aligned to the
 device's blocks.
 
 Possible values:
-    * A positive integer, in bytes
+    * A positive integer, in bytes, up to 1073741824 (1 GiB)
 
 Related options:
     * datera_thin_provisioning (zero detection works per buffer)
@@ -474,6 +474,7 @@ _IQN_RE = re.compile(r'(?:iqn\.\d{4}-\d{2}\.[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?'
                      r'naa\.[0-9A-Fa-f]{16}(?:[0-9A-Fa-f]{16})?)')
 REPLICA_RANGE = (1, 5)          # the API's bounds for replica_count
 MAX_TIMEOUT = 3600.0
+MAX_CHUNK_SIZE = units.Gi       # the original driver's default
 
 
 def check(conf):
@@ -489,6 +490,11 @@ def check(conf):
     def refuse(name, reason):
         raise ValueError('%s = %r: %s' % (name, getattr(conf, name), reason))
 
+    if not 1 <= conf.datera_san_port <= 65535:
+        refuse('datera_san_port', 'must be a TCP port from 1 to 65535')
+    if conf.datera_chunk_size > MAX_CHUNK_SIZE:
+        refuse('datera_chunk_size', 'at most %d (1 GiB): each transfer '
+               'holds one buffer of this size in memory' % MAX_CHUNK_SIZE)
     low, high = REPLICA_RANGE
     if not low <= conf.datera_replica_count <= high:
         refuse('datera_replica_count', 'the Datera API accepts %d to %d'

@@ -191,11 +191,16 @@ class GlanceApi:
         by default. Rootwrap admits a privsep daemon only for a
         configuration file under /etc, so a glance-api with a ``user``
         needs one there.
+    :param direct_privsep: start privsep daemons with ``privsep-helper``
+        itself (``[privsep_osbrick] helper_command``), which only root
+        can; False: through the stores' root helper, as in production.
+        By default True without a ``user``, else False.
     """
 
     def __init__(self, work_dir, backends, default=None, legacy=False,
                  debug=True, extra_config=None, bindir=None, threads=4,
-                 stop_with_parent=True, user=None, config_dir=None):
+                 stop_with_parent=True, user=None, config_dir=None,
+                 direct_privsep=None):
         if not backends:
             raise ValueError('at least one backend is needed')
         self.work_dir = os.path.abspath(work_dir)
@@ -211,6 +216,8 @@ class GlanceApi:
         self.threads = threads
         self.stop_with_parent = stop_with_parent
         self.user = pwd.getpwnam(user) if user else None
+        self.direct_privsep = (self.user is None if direct_privsep is None
+                               else direct_privsep)
         self.config_dir = config_dir or os.path.join(self.work_dir, 'etc')
         self.data_dir = os.path.join(self.work_dir, 'data')
         self.config_file = os.path.join(self.config_dir, 'glance-api.conf')
@@ -263,7 +270,7 @@ class GlanceApi:
             },
             'oslo_concurrency': {'lock_path': self._path('locks')},
         }
-        if self.user is None:
+        if self.direct_privsep:
             # Start os-brick's privsep daemon without sudo (as root); the
             # helper and its arguments are otherwise the production ones.
             conf['privsep_osbrick'] = {

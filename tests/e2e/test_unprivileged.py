@@ -11,6 +11,10 @@ of unknown size that outgrows its first volume makes os-brick read the
 grown device's size as root, through a privsep daemon that glance-api
 starts with ``sudo glance-rootwrap``: the production privilege path, run.
 
+The third layout the README describes, glance-api as root in a container
+without sudo (``datera_glance_rootwrap_path`` naming glance-rootwrap
+alone), runs the same upload at the end.
+
 Creating a user needs root; CI runs as root.
 """
 
@@ -20,6 +24,7 @@ import shutil
 import tempfile
 import uuid
 
+from glanceclient import exc as glance_exc
 import pytest
 
 from datera_glance.simulator import fixture as sim_fixture
@@ -245,3 +250,102 @@ def test_nothing_is_left_handed_over_or_running(deployment, host):
     deployment.api.stop()
     conftest.wait_for(lambda: not privsep_daemons(host.etc_dir),
                       timeout=30, message='privsep daemons gone')
+
+
+@pytest.fixture(scope='module')
+def root_deployment(host, glance_db_template, tmp_path_factory):
+    """glance-api as root whose root helper is glance-rootwrap, no sudo."""
+    work = tmp_path_factory.mktemp('glance-root')
+    config_dir = os.path.join(host.etc_dir, 'root-glance-api')
+    with sim_fixture.running_simulator(str(work / 'sim'),
+                                       block_devices=True) as sim:
+        backend = glance_api.datera_backend(
+            sim, name=conftest.BACKEND,
+            datera_glance_rootwrap_path=host.rootwrap,
+            datera_glance_rootwrap_config=host.rootwrap_config)
+        api = glance_api.GlanceApi(str(work / 'api'), [backend],
+                                   config_dir=config_dir,
+                                   direct_privsep=False)
+        api.write_config()
+        api.db_sync(template=glance_db_template)
+        api.start()
+        try:
+            yield conftest.Deployment('root-without-sudo', api, sim, None)
+        finally:
+            api.stop()
+
+
+def test_root_without_sudo_grows_through_rootwrap_alone(root_deployment,
+                                                        host):
+    deployment = root_deployment
+    client = deployment.client()
+    data = conftest.ImageData(1024 * MiB + MiB + 9, seed=33)
+    image = client.images.create(name='root-unknown', disk_format='raw',
+                                 container_format='bare')
+    client.images.upload(image['id'], data.file())
+
+    stored = deployment.image(image['id'])
+    assert stored['status'] == 'active'
+    assert (stored['checksum'], stored['os_hash_value']) == data.digests
+    log = deployment.api.read_log()
+    started = re.search(r"Running privsep helper: \[([^\]]*)\]", log)
+    assert started, log[-3000:]
+    argv = [a.strip(" '") for a in started.group(1).split(',')]
+    assert argv[:3] == [host.rootwrap, host.rootwrap_config,
+                        'privsep-helper']
+    iqns = deployment.target_iqns(image['id'])
+    client.images.delete(image['id'])
+    deployment.assert_no_trace(image['id'], iqns)
+
+
+@pytest.fixture(scope='module')
+def misconfigured_deployment(host, glance_db_template):
+    """The service user's glance-api with the old README's root helper.
+
+    ``sudo glance-rootwrap``: sudo finds no rule for a relative
+    command, so it asks for a password and privsep cannot start.
+    """
+    base = tempfile.mkdtemp(prefix='datera-glance-misconfigured-')
+    os.chmod(base, 0o711)
+    try:
+        with sim_fixture.running_simulator(
+                os.path.join(base, 'sim'), block_devices=True,
+                export_owner=host.user) as sim:
+            backend = glance_api.datera_backend(
+                sim, name=conftest.BACKEND,
+                datera_glance_rootwrap_path='sudo glance-rootwrap',
+                datera_glance_rootwrap_config=host.rootwrap_config)
+            api = glance_api.GlanceApi(
+                os.path.join(base, 'api'), [backend], user=host.user,
+                config_dir=os.path.join(host.etc_dir, 'misconfigured'))
+            api.write_config()
+            api.db_sync(template=glance_db_template)
+            api.start()
+            try:
+                yield conftest.Deployment('misconfigured', api, sim, None)
+            finally:
+                api.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_root_helper_that_cannot_start_is_named_in_the_error(
+        misconfigured_deployment):
+    deployment = misconfigured_deployment
+    client = deployment.client()
+    data = conftest.ImageData(1024 * MiB + MiB, seed=34)
+    image = client.images.create(name='no-root-helper', disk_format='raw',
+                                 container_format='bare')
+    with pytest.raises(glance_exc.HTTPInternalServerError):
+        client.images.upload(image['id'], data.file())
+
+    log = deployment.api.read_log()
+    assert ('Could not start the privileged helper with the root helper '
+            '"sudo glance-rootwrap %s"' % deployment.api.config()[
+                conftest.BACKEND]['datera_glance_rootwrap_config']) in log
+    assert 'check datera_glance_rootwrap_path' in log
+    # nothing of the failed upload stays
+    assert deployment.image(image['id'])['status'] == 'queued'
+    conftest.wait_for(lambda: deployment.app_instance(image['id']) is None,
+                      timeout=30, message='app instance removed')
+    assert deployment.export_links() == []

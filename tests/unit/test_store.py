@@ -754,6 +754,8 @@ def test_url_prefix_matches_locations_of_the_original_driver(fakes, name):
     ('datera_initiator_name', 'iqn.2010-10.org.example:a/b'),
     ('datera_initiator_name', 'glance host 1'),
     ('datera_ca_certificates_file', '/nonexistent/ca.pem'),
+    ('datera_san_port', '0'),
+    ('datera_chunk_size', '1073741825'),
 ])
 def test_bad_values_in_the_config_file_disable_the_store_naming_them(
         fakes, tmp_path, name, value):
