@@ -18,6 +18,7 @@ alone), runs the same upload at the end.
 Creating a user needs root; CI runs as root.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -111,29 +112,42 @@ def host():
         yield service_host
 
 
-@pytest.fixture(scope='module')
-def deployment(host, glance_db_template):
+@contextlib.contextmanager
+def service_user_deployment(host, db_template, name, **datera_options):
+    """glance-api as the service user over a simulator handing it exports.
+
+    ``datera_options`` override the store's (the root helper's by default
+    the recipe's).
+    """
     # Folders the service user can pass through: pytest's own are 0700.
-    base = tempfile.mkdtemp(prefix='datera-glance-unprivileged-')
+    base = tempfile.mkdtemp(prefix='datera-glance-%s-' % name)
     os.chmod(base, 0o711)
+    options = dict(host.root_helper_options(), **datera_options)
     try:
         with sim_fixture.running_simulator(
                 os.path.join(base, 'sim'), block_devices=True,
                 export_owner=host.user) as sim:
             backend = glance_api.datera_backend(
-                sim, name=conftest.BACKEND, **host.root_helper_options())
+                sim, name=conftest.BACKEND, **options)
             api = glance_api.GlanceApi(
                 os.path.join(base, 'api'), [backend], user=host.user,
-                config_dir=host.etc_dir)
+                config_dir=os.path.join(host.etc_dir, name))
             api.write_config()
-            api.db_sync(template=glance_db_template)
+            api.db_sync(template=db_template)
             api.start()
             try:
-                yield conftest.Deployment('unprivileged', api, sim, None)
+                yield conftest.Deployment(name, api, sim, None)
             finally:
                 api.stop()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope='module')
+def deployment(host, glance_db_template):
+    with service_user_deployment(host, glance_db_template,
+                                 'unprivileged') as dep:
+        yield dep
 
 
 def test_glance_api_runs_as_the_service_user(deployment, host):
@@ -305,28 +319,10 @@ def misconfigured_deployment(host, glance_db_template):
     ``sudo glance-rootwrap``: sudo finds no rule for a relative
     command, so it asks for a password and privsep cannot start.
     """
-    base = tempfile.mkdtemp(prefix='datera-glance-misconfigured-')
-    os.chmod(base, 0o711)
-    try:
-        with sim_fixture.running_simulator(
-                os.path.join(base, 'sim'), block_devices=True,
-                export_owner=host.user) as sim:
-            backend = glance_api.datera_backend(
-                sim, name=conftest.BACKEND,
-                datera_glance_rootwrap_path='sudo glance-rootwrap',
-                datera_glance_rootwrap_config=host.rootwrap_config)
-            api = glance_api.GlanceApi(
-                os.path.join(base, 'api'), [backend], user=host.user,
-                config_dir=os.path.join(host.etc_dir, 'misconfigured'))
-            api.write_config()
-            api.db_sync(template=glance_db_template)
-            api.start()
-            try:
-                yield conftest.Deployment('misconfigured', api, sim, None)
-            finally:
-                api.stop()
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with service_user_deployment(
+            host, glance_db_template, 'misconfigured',
+            datera_glance_rootwrap_path='sudo glance-rootwrap') as dep:
+        yield dep
 
 
 def test_a_root_helper_that_cannot_start_is_named_in_the_error(
