@@ -2,7 +2,9 @@
 
 ``datera-edf-sim serve --data-dir DIR`` serves until SIGTERM or SIGINT and,
 once it accepts requests, prints one JSON line on stdout (URLs, CA file,
-export folder, credentials); everything else goes to stderr.
+export folder, credentials); everything else goes to stderr. With
+``--iscsi-target`` a real iSCSI target (tgtd) serves the exports too, and
+the ready line's ``iscsi_target`` names its portals and control port.
 
 ``datera-edf-sim status --data-dir DIR`` prints the tenants, app instances,
 sizes, states and exports kept in DIR, whether or not a simulator is
@@ -34,6 +36,19 @@ _LINK_RE = re.compile(r'^ip-(?P<ip>.+):\d+-iscsi-(?P<target>.+)-lun-\d+$')
 
 def _csv(value):
     return [item.strip() for item in value.split(',') if item.strip()]
+
+
+_TRUE = ('1', 'true', 'yes', 'on')
+_FALSE = ('0', 'false', 'no', 'off')
+
+
+def _flag(value):
+    """yes/no, true/false, on/off, 1/0 (any case) as a bool."""
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError('%s is not yes or no' % value)
 
 
 def _port(value):
@@ -88,6 +103,15 @@ def build_parser():
                             'uid) and group (default: the user\'s), so a '
                             'glance-api that does not run as root can open '
                             'them (needs root)')
+    # An optional value, so that "--iscsi-target false" (how the test
+    # fixture passes every option, as "--name value") turns it off.
+    serve.add_argument('--iscsi-target', type=_flag, nargs='?', const=True,
+                       default=False, metavar='yes|no',
+                       help='also serve every export with a real iSCSI '
+                            'target: a tgtd of its own on port 3260 of the '
+                            'data IPs (default: two fresh loopback '
+                            'addresses 127.x.y.1 and 127.x.y.2). Needs root '
+                            'and tgtd (Debian package tgt)')
     serve.add_argument('--username', default=server.DEFAULT_USERNAME)
     serve.add_argument('--password', default=server.DEFAULT_PASSWORD)
     serve.add_argument('--sw-version',
@@ -120,8 +144,8 @@ def serve(args):
     sim = server.Simulator(
         args.data_dir, port=args.port, http_port=args.http_port,
         bind=args.bind, block_devices=args.block_devices,
-        export_owner=args.export_owner, username=args.username,
-        password=args.password,
+        export_owner=args.export_owner, iscsi_target=args.iscsi_target,
+        username=args.username, password=args.password,
         sw_version=args.sw_version, key_ttl=args.key_ttl,
         resize_seconds=args.resize_seconds, data_ips=args.data_ips)
     try:

@@ -10,6 +10,10 @@ The link points at the backing file or, with block devices, at a loop
 device attached to it. A host "attaches" a volume by opening that link,
 which is what the driver does here instead of an iSCSI login.
 
+With an iSCSI target (:mod:`datera_glance.simulator.iscsi_target`), every
+export is also mirrored into a real tgtd: the storage instance's target
+IQN, LUN 1 backed by the volume's file, an ACL of the same initiators.
+
 The data plane keeps only in-memory bookkeeping of what is exported: the
 control plane (the model) owns the truth and calls :meth:`sync_exports`
 whenever an app instance's state or ACL changes, and once per storage
@@ -77,12 +81,17 @@ class DataPlane(object):
         not run as root can then open its exports. Needs root unless it is
         this process's own user. What was handed over is given back when
         the last host's export goes.
+    :param iscsi_target: a started
+        :class:`~datera_glance.simulator.iscsi_target.TgtTarget` to mirror
+        every export into (targets follow exports, grows and deletes); the
+        data plane owns it from now on and stops it in :meth:`close`.
+        None: links only.
 
     All methods are thread-safe.
     """
 
     def __init__(self, data_dir, export_dir, block_devices=False,
-                 export_owner=None):
+                 export_owner=None, iscsi_target=None):
         if block_devices and os.geteuid() != 0:
             raise DataPlaneError('block devices (loop devices) need root')
         if export_owner is not None and os.geteuid() != 0 and (
@@ -102,6 +111,7 @@ class DataPlane(object):
         self.export_owner = (tuple(export_owner) if export_owner is not None
                              else None)
         self._handed = {}  # exported path -> (uid, gid) it had before
+        self.iscsi_target = iscsi_target
         self._closed = False
         os.makedirs(self.volume_dir, exist_ok=True)
         os.makedirs(self.export_dir, exist_ok=True)
@@ -152,6 +162,8 @@ class DataPlane(object):
             loop = self._loops.get(volume_uuid)
             if loop:
                 _run(['losetup', '--set-capacity', loop])
+            if self.iscsi_target is not None:
+                self.iscsi_target.refresh(path)
 
     def delete_volume(self, volume_uuid):
         """Unexport a volume everywhere and delete its backing file."""
@@ -194,6 +206,16 @@ class DataPlane(object):
             # Check every name before changing anything.
             host_dirs = [self._host_dir(iqn) for iqn in sorted(initiators)]
             target = self._attach(volume_uuid)
+            if self.iscsi_target is not None:
+                try:
+                    # tgt reads the file itself, loop device or not.
+                    self.iscsi_target.sync(
+                        si_uuid, target_iqn, self.volume_path(volume_uuid),
+                        initiators)
+                except BaseException:
+                    # Undo a first export's attach; the old export stays.
+                    self._release_if_unused(volume_uuid)
+                    raise
             links = set()
             for host_dir in host_dirs:
                 os.makedirs(host_dir, exist_ok=True)
@@ -240,7 +262,7 @@ class DataPlane(object):
             return self._loops.get(volume_uuid)
 
     def close(self):
-        """Remove every export link and detach every loop device.
+        """Stop the iSCSI target, remove every export link, detach loops.
 
         Called when the simulator stops: a link left pointing at a detached
         ``/dev/loopN`` would later lead a host to someone else's device.
@@ -248,6 +270,11 @@ class DataPlane(object):
         """
         with self._lock:
             self._closed = True
+            if self.iscsi_target is not None:
+                # First, so that hosts lose the volumes on the wire before
+                # their files go back; stopping tgtd deletes its targets,
+                # which leaves nothing for the unexports below to do there.
+                self.iscsi_target.close()
             for si_uuid in list(self._exports):
                 self._unexport(si_uuid)
             for volume_uuid in list(self._loops):
@@ -274,6 +301,8 @@ class DataPlane(object):
             for link in export.links:
                 _remove_link(link)
             LOG.debug('unexported %s', si_uuid)
+        if self.iscsi_target is not None:
+            self.iscsi_target.remove(si_uuid)
 
     def _attach(self, volume_uuid):
         """The path hosts should see for a volume.

@@ -3,9 +3,11 @@
 :class:`Simulator` puts the parts together and serves them with two
 threaded werkzeug servers, one with TLS (the cluster's port 7718) and one
 without (7717), each in its own thread. ``datera-edf-sim serve`` runs one
-until SIGTERM or SIGINT.
+until SIGTERM or SIGINT. Optionally its exports are also served by a real
+iSCSI target (:mod:`datera_glance.simulator.iscsi_target`).
 """
 
+import json
 import logging
 import os
 import ssl
@@ -16,6 +18,7 @@ from werkzeug import serving
 from datera_glance.simulator import certs
 from datera_glance.simulator import dataplane as dataplane_mod
 from datera_glance.simulator import faults
+from datera_glance.simulator import iscsi_target as iscsi_target_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -26,6 +29,10 @@ DEFAULT_USERNAME = 'admin'
 DEFAULT_PASSWORD = 'password'
 EXPORT_DIR = 'exports'
 TLS_DIR = 'tls'
+# tgtd's output, with the iSCSI target.
+TGTD_LOG = 'tgtd.log'
+# The loopback data IPs picked for the iSCSI target, kept for a restart.
+ISCSI_STATE = 'iscsi-target.json'
 # A client that connects and then says nothing must not hold a server
 # thread forever.
 REQUEST_TIMEOUT = 300
@@ -86,6 +93,11 @@ class Simulator(object):
     :param export_owner: ``(uid, gid)`` exported devices are handed to, so
         a glance-api that does not run as root can open them; None leaves
         them to root.
+    :param iscsi_target: also serve every export with a real iSCSI target,
+        a tgtd of this simulator's own listening on port 3260 of the data
+        IPs (root and tgtd needed). Without ``data_ips``, two fresh
+        loopback addresses 127.x.y.1 and 127.x.y.2 are picked (and kept in
+        the data directory for a restart).
     :param model_factory: ``f(data_dir, dataplane, api_options)`` making
         the model; the REST layer's by default (tests pass stand-ins).
     :param app_factory: ``f(model, dataplane, api_options)`` making the
@@ -98,13 +110,14 @@ class Simulator(object):
 
     def __init__(self, data_dir, port=DEFAULT_PORT,
                  http_port=DEFAULT_HTTP_PORT, bind=DEFAULT_BIND,
-                 block_devices=False, export_owner=None, model_factory=None,
-                 app_factory=None, **api_options):
+                 block_devices=False, export_owner=None, iscsi_target=False,
+                 model_factory=None, app_factory=None, **api_options):
         self.data_dir = os.path.abspath(data_dir)
         self.export_dir = export_path(self.data_dir)
         self.bind = bind
         self.block_devices = block_devices
         self.export_owner = export_owner
+        self.iscsi_target = bool(iscsi_target)
         self._requested_ports = (port, http_port)
         self.api_options = {k: v for k, v in api_options.items()
                             if v is not None}
@@ -114,6 +127,7 @@ class Simulator(object):
         self._app_factory = app_factory or _make_app
         self.model = None
         self.dataplane = None
+        self.tgt = None
         self.injector = None
         self.tls = None
         self._servers = []
@@ -141,9 +155,17 @@ class Simulator(object):
         os.makedirs(self.data_dir, exist_ok=True)
         self.tls = certs.ensure_certificates(
             os.path.join(self.data_dir, TLS_DIR), hosts=[self.host, self.bind])
-        self.dataplane = dataplane_mod.DataPlane(
-            self.data_dir, self.export_dir, block_devices=self.block_devices,
-            export_owner=self.export_owner)
+        if self.iscsi_target:
+            self.tgt = self._start_iscsi_target()
+        try:
+            self.dataplane = dataplane_mod.DataPlane(
+                self.data_dir, self.export_dir,
+                block_devices=self.block_devices,
+                export_owner=self.export_owner, iscsi_target=self.tgt)
+        except BaseException:
+            if self.tgt is not None:
+                self.tgt.close()
+            raise
         try:
             self.model = self._model_factory(self.data_dir, self.dataplane,
                                              self.api_options)
@@ -163,6 +185,40 @@ class Simulator(object):
         LOG.info('serving %s on https://%s:%d and http://%s:%d',
                  self.data_dir, self.host, self.port, self.host,
                  self.http_port)
+
+    def _start_iscsi_target(self):
+        """Start this simulator's tgtd on its data IPs (picked if unset)."""
+        iscsi_target_mod.TgtTarget.check_usable()
+        if not self.api_options.get('data_ips'):
+            self.api_options['data_ips'] = self._loopback_data_ips()
+        tgt = iscsi_target_mod.TgtTarget(
+            self.api_options['data_ips'],
+            log_file=os.path.join(self.data_dir, TGTD_LOG))
+        tgt.start()
+        return tgt
+
+    def _loopback_data_ips(self):
+        """The data IPs picked for an earlier run if free, else new ones.
+
+        A host that had a volume attached finds its portals again after a
+        restart, as with a real cluster.
+        """
+        path = os.path.join(self.data_dir, ISCSI_STATE)
+        try:
+            with open(path) as f:
+                ips = json.load(f)['data_ips']
+            if ips and all(iscsi_target_mod.portal_free(ip) for ip in ips):
+                return ips
+            LOG.warning('the data IPs of the last run (%s) are in use; '
+                        'picking new ones', ', '.join(ips))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        ips = iscsi_target_mod.pick_loopback_ips(2)
+        tmp = path + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump({'data_ips': ips}, f)
+        os.replace(tmp, path)
+        return ips
 
     def _listen(self):
         port, http_port = self._requested_ports
@@ -199,11 +255,15 @@ class Simulator(object):
             'block_devices': self.block_devices,
             'export_owner': (list(self.export_owner) if self.export_owner
                              is not None else None),
+            'iscsi_target': self.tgt.info() if self.tgt is not None else None,
             'pid': os.getpid(),
         }
 
     def stop(self):
-        """Stop serving, remove exports, free loop devices, close state."""
+        """Stop serving, remove exports, free loop devices, close state.
+
+        The data plane stops the iSCSI target.
+        """
         if self._threads:
             # shutdown() waits up to a poll interval: stop both at once.
             stoppers = [threading.Thread(target=server.shutdown)
