@@ -333,6 +333,14 @@ class TgtTarget(object):
             # Whatever tgtd still had goes with it.
             self._targets.clear()
             self._kill()
+            # tgtd leaves its IPC socket and lock file behind; nothing of
+            # this simulator's may outlive it.
+            for path in (_lock_path(self.control_port),
+                         _lock_path(self.control_port)[:-len('.lock')]):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
             LOG.info('tgtd stopped')
 
     def _kill(self):

@@ -593,10 +593,20 @@ def split_portal(portal):
     return ip, int(port), tpgt
 
 
+def _proc_net_address(ip):
+    """An address as /proc/net/tcp{,6} prints it (32-bit words, host order)."""
+    if ':' in ip:
+        packed = socket.inet_pton(socket.AF_INET6, ip)
+        return ''.join(packed[i:i + 4][::-1].hex().upper()
+                       for i in range(0, 16, 4)), '/proc/net/tcp6'
+    return socket.inet_aton(ip)[::-1].hex().upper(), '/proc/net/tcp'
+
+
 def _listening_inodes(ip, port):
-    want = '%s:%04X' % (socket.inet_aton(ip)[::-1].hex().upper(), port)
+    address, table = _proc_net_address(ip)
+    want = '%s:%04X' % (address, port)
     inodes = set()
-    with open('/proc/net/tcp') as f:
+    with open(table) as f:
         for line in f.readlines()[1:]:
             fields = line.split()
             if fields[1] == want and fields[3] == '0A':
@@ -1173,8 +1183,8 @@ class Kernel(object):
         return path
 
     def _login(self, sess, lun=0):
-        return IscsiLogin(sess['initiator'], '%s:%d' % (sess['ip'],
-                                                        sess['port']),
+        return IscsiLogin(sess['initiator'],
+                          _portal_address(sess['ip'], sess['port']),
                           sess['iqn'], lun, sess.get('username'),
                           sess.get('password'))
 
@@ -1274,8 +1284,9 @@ class Kernel(object):
         _symlink(ddir, '/sys/bus/scsi/devices/' + hctl)
         _symlink(ddir, '/sys/bus/scsi/drivers/sd/' + hctl)
         # udev
-        links = ['/dev/disk/by-path/ip-%s:%d-iscsi-%s-lun-%d'
-                 % (sess['ip'], sess['port'], sess['iqn'], host_lun)]
+        links = ['/dev/disk/by-path/ip-%s-iscsi-%s-lun-%d'
+                 % (_portal_address(sess['ip'], sess['port']), sess['iqn'],
+                    host_lun)]
         if wwid:
             links.append('/dev/disk/by-id/scsi-' + dev['udev_id'])
             if wwid.startswith('naa.'):
@@ -1500,6 +1511,11 @@ class Result(object):
         return self
 
 
+def _portal_address(ip, port):
+    """ip:port as open-iscsi prints it: IPv6 addresses in brackets."""
+    return ('[%s]:%d' if ':' in ip else '%s:%d') % (ip, port)
+
+
 def _portal_text(ip, port):
     return '%s,%d' % (ip, port)
 
@@ -1580,7 +1596,8 @@ def _node_mode(kernel, opts, res):
         if op in (None, 'show'):
             if op is None and not (iqn or portal):
                 for n_iqn, ip, port, tpgt, __, __ in nodes:
-                    res.out.append('%s:%d,%d %s' % (ip, port, tpgt, n_iqn))
+                    res.out.append('%s,%d %s' % (
+                        _portal_address(ip, port), tpgt, n_iqn))
                 return res
             res.out.extend(_show_records(kernel, nodes))
             return res
@@ -1631,7 +1648,7 @@ def _login(kernel, nodes, res):
                 else None
             password = record.get('node.session.auth.password') if auth \
                 else None
-            with IscsiLogin(initiator, '%s:%d' % (ip, port), iqn, 0,
+            with IscsiLogin(initiator, _portal_address(ip, port), iqn, 0,
                             username, password):
                 pass
         except IscsiError as exc:
@@ -1688,9 +1705,10 @@ def _session_mode(kernel, opts, res):
             return res.fail(ISCSI_ERR_NO_OBJS_FOUND,
                             'iscsiadm: No active sessions.')
         for sess in sessions:
-            res.out.append('%s: [%d] %s:%d,%d %s (non-flash)'
-                           % (sess['transport'], sess['sid'], sess['ip'],
-                              sess['port'], sess['tpgt'], sess['iqn']))
+            res.out.append('%s: [%d] %s,%d %s (non-flash)'
+                           % (sess['transport'], sess['sid'],
+                              _portal_address(sess['ip'], sess['port']),
+                              sess['tpgt'], sess['iqn']))
             if opts.get('print') in ('1', '2', '3'):
                 res.out.append('\tSID: %d' % sess['sid'])
                 res.out.append('\tiSCSI Session State: LOGGED_IN')
@@ -1757,7 +1775,7 @@ def _discover(kernel, ip, port, iface, st_config, res):
     initiator = kernel.initiator_name()
     auth = record.get('discovery.sendtargets.auth.authmethod') == 'CHAP'
     try:
-        with IscsiLogin(initiator or '', '%s:%d' % (ip, port), None, 0,
+        with IscsiLogin(initiator or '', _portal_address(ip, port), None, 0,
                         record.get('discovery.sendtargets.auth.username')
                         if auth else None,
                         record.get('discovery.sendtargets.auth.password')
@@ -1796,7 +1814,8 @@ def _discover(kernel, ip, port, iface, st_config, res):
             if not os.path.exists(path):
                 kernel.write_record(path, kernel.default_record(
                     target, p_ip, p_port, tpgt, iface, (ip, port)))
-            res.out.append('%s:%d,%d %s' % (p_ip, p_port, tpgt, target))
+            res.out.append('%s,%d %s' % (
+                _portal_address(p_ip, p_port), tpgt, target))
     return res
 
 
@@ -1819,7 +1838,8 @@ def _discoverydb_show(kernel, res):
         for iqn, portals in sorted(by_target.items()):
             res.out.append('Target: %s' % iqn)
             for n_ip, n_port, tpgt, iface in portals:
-                res.out.append('\tPortal: %s:%d,%d' % (n_ip, n_port, tpgt))
+                res.out.append('\tPortal: %s,%d' % (
+                    _portal_address(n_ip, n_port), tpgt))
                 res.out.append('\t\tIface Name: %s' % iface)
     res.out.append('iSNS:')
     res.out.append('No targets found.')
@@ -1831,7 +1851,8 @@ def _discoverydb_show(kernel, res):
         res.out.append('No targets found.')
     for iqn, n_ip, n_port, tpgt, iface, __ in static:
         res.out.append('Target: %s' % iqn)
-        res.out.append('\tPortal: %s:%d,%d' % (n_ip, n_port, tpgt))
+        res.out.append('\tPortal: %s,%d' % (
+            _portal_address(n_ip, n_port), tpgt))
         res.out.append('\t\tIface Name: %s' % iface)
     res.out.append('FIRMWARE:')
     res.out.append('No targets found.')

@@ -26,6 +26,7 @@ import pytest
 
 from datera_glance import attach
 from datera_glance.simulator import fixture as sim_fixture
+from datera_glance.simulator import iscsi_target as iscsi_target_mod
 from datera_glance.testing import stores
 from tests.iscsi import fake_kernel as fk
 
@@ -280,3 +281,24 @@ def test_a_host_outside_the_acl_is_refused_until_the_driver_exports_to_it(
     assert digest.hexdigest() == image.sha256
     assert_nothing_left(fake_kernel, iscsi_sim, image_id)
     multi_backend.delete(uri, BACKEND)
+
+
+def test_an_ipv6_portal_is_bracketed_and_logged_in_to(
+        private_mount_namespace, fake_kernel, glance_conf, tmp_path):
+    """A cluster whose data IP is IPv6: the portal is ``[::1]:3260``."""
+    if not iscsi_target_mod.portal_free('::1', 3260):
+        pytest.skip('[::1]:3260 is taken by another target')
+    with sim_fixture.running_simulator(str(tmp_path / 'sim6'),
+                                       iscsi_target=True,
+                                       data_ips=['::1']) as sim:
+        assert sim.info['iscsi_target']['portals'] == ['[::1]:3260']
+        assert stores.configure_multi_store(
+            glance_conf, {BACKEND: iscsi_options(sim)}, BACKEND) == 1
+        image_id = str(uuid.uuid4())
+        image = stores.PatternImage(BLOCK + 3)
+        uri = add(image_id, image, image.size)[0]
+        assert read_all(uri) == (image.sha256, image.size)
+        logins = [line for line in fake_kernel.calls() if '--login' in line]
+        assert logins and all('-p [::1]:3260' in line for line in logins)
+        assert_nothing_left(fake_kernel, sim, image_id)
+        multi_backend.delete(uri, BACKEND)

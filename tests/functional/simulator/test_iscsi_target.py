@@ -447,12 +447,18 @@ def test_a_restart_keeps_the_portals_and_the_exports(sim, api):
 
 def test_stopping_the_simulator_stops_tgtd(sim, api):
     pid = sim.info['iscsi_target']['pid']
+    control = '/var/run/tgtd/socket.%d' % sim.info['iscsi_target'][
+        'control_port']
     _ai_id, iqn, [ip, _] = _export(api)
+    assert os.path.exists(control)
     with Session(HOST1, ip, iqn):
         sim.stop()
         # The simulator waits for tgtd before it exits.
         assert _gone(pid)
     assert not _listening(ip)
+    # nor are tgtd's IPC socket and lock file left behind
+    assert not os.path.exists(control)
+    assert not os.path.exists(control + '.lock')
 
 
 def test_a_simulator_killed_with_sigkill_takes_tgtd_along(sim, api):
@@ -464,6 +470,12 @@ def test_a_simulator_killed_with_sigkill_takes_tgtd_along(sim, api):
     assert not _listening(ip)
     with pytest.raises(fixture.SimulatorError, match='status -9'):
         sim.stop()
+    # A killed simulator cannot remove tgtd's IPC socket and lock file;
+    # nobody holds the lock any more, so they are safe to remove.
+    control = '/var/run/tgtd/socket.%d' % sim.info['iscsi_target'][
+        'control_port']
+    for path in (control, control + '.lock'):
+        os.unlink(path)
 
 
 def test_serve_without_tgtd_says_so(tmp_path):
