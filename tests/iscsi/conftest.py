@@ -33,6 +33,9 @@ import types
 from os_brick.initiator.connectors import iscsi as brick_iscsi
 import pytest
 
+# glance_conf: cfg.CONF parsed afresh, glance_store's maps restored, per
+# test (the store tests use it as the functional tests do).
+from tests.functional.conftest import glance_conf  # noqa: F401
 from tests.iscsi import fake_kernel as fk
 
 

@@ -96,6 +96,8 @@ import sys
 import tempfile
 import time
 
+from datera_glance.testing import polling
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 SYSFS_TREES = ('/sys/class', '/sys/block', '/sys/bus', '/sys/devices',
@@ -684,19 +686,6 @@ def _portal_in_use(ip, port):
         sock.close()
 
 
-def wait_for(predicate, timeout, what, interval=0.05):
-    """Poll ``predicate`` until it returns a true value or time runs out."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError('timed out after %ss waiting for %s'
-                               % (timeout, what))
-        time.sleep(interval)
-
-
 class TgtTarget(object):
     """A tgtd of its own: one target, LUN 1 a sparse file, an IQN ACL.
 
@@ -743,9 +732,10 @@ class TgtTarget(object):
             log.close()
             self.control_port = control_port
             try:
-                wait_for(self._ready(ips), timeout, 'tgtd to listen')
+                polling.wait_for(self._ready(ips), timeout=timeout,
+                                 message='tgtd listening on %s' % ips)
                 break
-            except RuntimeError:
+            except (RuntimeError, AssertionError):      # died, or too slow
                 self._stop_tgtd()
         else:
             raise RuntimeError('could not start tgtd, see %s' % self.log_file)

@@ -19,7 +19,6 @@ import sys
 import uuid
 
 from glance_store import exceptions
-from glance_store import location
 from glance_store import multi_backend
 from oslo_config import cfg
 import pytest
@@ -50,24 +49,6 @@ def iscsi_options(sim, **overrides):
                                     datera_local_export_dir=None)
     options.update(overrides)
     return options
-
-
-@pytest.fixture
-def glance_conf():
-    conf = cfg.CONF
-    saved = (dict(location.SCHEME_TO_CLS_MAP),
-             dict(location.SCHEME_TO_CLS_BACKEND_MAP))
-    location.SCHEME_TO_CLS_MAP.clear()
-    location.SCHEME_TO_CLS_BACKEND_MAP.clear()
-    conf(args=[], default_config_files=[])
-    try:
-        yield conf
-    finally:
-        conf.reset()
-        for live, copy in zip((location.SCHEME_TO_CLS_MAP,
-                               location.SCHEME_TO_CLS_BACKEND_MAP), saved):
-            live.clear()
-            live.update(copy)
 
 
 @pytest.fixture
