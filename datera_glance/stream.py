@@ -84,35 +84,79 @@ class ZeroDetector(object):
         return buf == self._zeros
 
 
-class _BackgroundHash(object):
-    """A hash fed from a worker thread, one buffer at a time, in order.
+# Buffers in flight between reading the source and their last stage
+# (md5, multihash, write): enough to keep every stage busy, few enough
+# that an upload holds at most (PIPELINE_DEPTH + 1) x chunk_size bytes.
+PIPELINE_DEPTH = 3
 
-    hashlib releases the GIL on large buffers, so hashing the previous
-    buffer overlaps with reading, writing or sending the next one.
+
+class _Stage(object):
+    """A worker thread that runs calls in the order they are submitted.
+
+    hashlib and os.write release the GIL on large buffers, so the md5,
+    the multihash and the device write of consecutive buffers run on all
+    cores at once, each stage seeing every buffer in order.
     """
 
-    def __init__(self, hasher, worker):
-        self._hasher = hasher
-        self._worker = worker
-        self._pending = None
+    def __init__(self, name):
+        self._executor = futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix='datera-' + name)
 
-    def _wait(self):
-        if self._pending is not None:
-            self._pending.result()
-            self._pending = None
+    def submit(self, func, *args):
+        return self._executor.submit(func, *args)
 
-    def update(self, buf):
-        self._wait()
-        self._pending = self._worker.submit(self._hasher.update, buf)
-
-    def hexdigest(self):
-        self._wait()
-        return self._hasher.hexdigest()
+    def close(self, cancel=False):
+        """Wait for what was submitted (or drop what has not started)."""
+        self._executor.shutdown(wait=True, cancel_futures=cancel)
 
 
-def _hash_worker():
-    return futures.ThreadPoolExecutor(max_workers=1,
-                                      thread_name_prefix='datera-hash')
+class _Pipeline(object):
+    """Stages over a bounded window of buffers in flight.
+
+    :meth:`push` hands one buffer's calls to their stages and, once more
+    than ``depth`` buffers are in flight, waits for the oldest; errors of
+    a stage surface there, translated by ``on_error``. Leaving the
+    ``with`` block waits for every stage; leaving it by an exception
+    drops what has not started and waits for what has, so nothing
+    touches the device once the caller moves on.
+    """
+
+    def __init__(self, names, depth=PIPELINE_DEPTH, on_error=None):
+        self.stages = {name: _Stage(name) for name in names}
+        self._depth = depth
+        self._on_error = on_error
+        self._window = collections.deque()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        failed = exc_type is not None
+        for stage in self.stages.values():
+            stage.close(cancel=failed)
+        if not failed:
+            self.drain()
+
+    def push(self, calls):
+        """Submit ``[(stage name, func, *args), ...]`` for one buffer."""
+        self._window.append([self.stages[name].submit(func, *args)
+                             for name, func, *args in calls])
+        while len(self._window) > self._depth:
+            self._finish(self._window.popleft())
+
+    def drain(self):
+        """Wait for every buffer in flight."""
+        while self._window:
+            self._finish(self._window.popleft())
+
+    def _finish(self, pending):
+        for future in pending:
+            try:
+                future.result()
+            except OSError as exc:
+                if self._on_error is None:
+                    raise
+                raise self._on_error(exc) from exc
 
 
 class SourceError(Exception):
@@ -215,45 +259,47 @@ def write_image(dest, source, image_id, chunk_size, hashing_algo,
              SourceError when reading the source fails
     """
     checksum = utils.get_hasher('md5', False)
+    multihash = utils.get_hasher(hashing_algo, False)
     is_zero = ZeroDetector(chunk_size) if skip_zeros else None
     written = 0       # bytes of image data consumed so far
     zero_bytes = 0    # of which skipped because they were zeros
-    position = None   # where the next dest.write() lands; None: unknown
+    # where the writer's next dest.write() lands; None: unknown. Only the
+    # write stage touches it (and dest) until the pipeline is drained.
+    position = [None]
 
-    def on_device(operation, *args):
+    def write_at(offset, buf):
+        if position[0] != offset:
+            dest.seek(offset)
+        _write_all(dest, buf)
+        position[0] = offset + len(buf)
+
+    def device_error(exc):
         # Errors of the device, not of the source, become store errors.
-        try:
-            return operation(*args)
-        except OSError as exc:
-            raise _translate_os_error(exc, image_id) from exc
+        return _translate_os_error(exc, image_id)
 
-    # md5 and the multihash run side by side: the two hashes, not the
-    # device, bound an upload.
-    with _hash_worker() as worker:
-        multihash = _BackgroundHash(
-            utils.get_hasher(hashing_algo, False), worker)
+    # Reading the source (this thread), md5, the multihash and the write
+    # each run in their own thread, a few buffers apart: the slowest of
+    # them, not their sum, bounds an upload. The verifier is fed here, in
+    # order, as it always was.
+    with _Pipeline(('md5', 'multihash', 'write'),
+                   on_error=device_error) as pipeline:
         for buf in _source_chunks(source, chunk_size):
             if not buf:
                 continue
             end = written + len(buf)
             capacity = _make_room(image_id, end, image_size, capacity, grow)
-
-            multihash.update(buf)
-            checksum.update(buf)
+            calls = [('md5', checksum.update, buf),
+                     ('multihash', multihash.update, buf)]
             if verifier is not None:
                 verifier.update(buf)
-
             if is_zero is not None and is_zero(buf):
                 zero_bytes += len(buf)
             else:
-                if position != written:
-                    on_device(dest.seek, written)
-                on_device(_write_all, dest, buf)
-                position = end
+                calls.append(('write', write_at, written, buf))
+            pipeline.push(calls)
             written = end
             if progress is not None:
                 progress(written)
-        multihash_hex = multihash.hexdigest()
 
     if image_size and written != image_size:
         raise exceptions.Invalid(
@@ -262,10 +308,13 @@ def write_image(dest, source, image_id, chunk_size, hashing_algo,
             {'image': image_id, 'expected': image_size, 'actual': written})
     # The volume is detached right after this; the data must be on the
     # cluster, not in this host's page cache.
-    on_device(dest.flush)
-    on_device(os.fsync, dest.fileno())
+    try:
+        dest.flush()
+        os.fsync(dest.fileno())
+    except OSError as exc:
+        raise device_error(exc) from exc
 
-    return WriteResult(written, checksum.hexdigest(), multihash_hex,
+    return WriteResult(written, checksum.hexdigest(), multihash.hexdigest(),
                        zero_bytes)
 
 
@@ -285,16 +334,17 @@ def read_image(src, image_id, offset, length, chunk_size,
         yield from _read_range(src, image_id, offset, length, chunk_size)
         return
     # The md5 of each chunk is computed while the consumer handles the
-    # one before it.
-    with _hash_worker() as worker:
-        checksum = _BackgroundHash(utils.get_hasher('md5', False), worker)
+    # one before it, and the next chunk is read meanwhile.
+    checksum = utils.get_hasher('md5', False)
+    with _Pipeline(('md5',)) as pipeline:
         held = None
         for buf in _read_range(src, image_id, offset, length, chunk_size):
             if held is not None:
                 yield held
-            checksum.update(buf)
+            pipeline.push([('md5', checksum.update, buf)])
             held = buf
-        actual = checksum.hexdigest()
+        pipeline.drain()
+    actual = checksum.hexdigest()
     if actual != expected_md5:
         msg = (_('Checksum mismatch reading image %(image)s: stored '
                  '%(expected)s, read %(actual)s') %
@@ -307,20 +357,45 @@ def read_image(src, image_id, offset, length, chunk_size,
 
 
 def _read_range(src, image_id, offset, length, chunk_size):
-    remaining = length
+    """Yield the range in chunks, reading the next one ahead.
+
+    A reader thread reads chunk n + 1 while the consumer handles chunk n
+    (file reads release the GIL); it alone touches ``src`` until the
+    generator ends, however it ends.
+    """
+    def read_chunk(remaining):
+        buf = src.read(min(chunk_size, remaining))
+        if not buf:
+            raise exceptions.BackendException(
+                _('Volume of image %(image)s ended after %(done)d of '
+                  '%(length)d bytes') %
+                {'image': image_id, 'done': length - remaining,
+                 'length': length})
+        return buf
+
+    reader = _Stage('read')
     try:
-        src.seek(offset)
-        while remaining > 0:
-            buf = src.read(min(chunk_size, remaining))
-            if not buf:
-                raise exceptions.BackendException(
-                    _('Volume of image %(image)s ended after %(done)d of '
-                      '%(length)d bytes') %
-                    {'image': image_id, 'done': length - remaining,
-                     'length': length})
+        remaining = length
+        if remaining <= 0:
+            return
+        ahead = reader.submit(_seek_then_read, src, offset, read_chunk,
+                              remaining)
+        while True:
+            buf = ahead.result()
             remaining -= len(buf)
+            if remaining > 0:
+                ahead = reader.submit(read_chunk, remaining)
             yield buf
+            if remaining <= 0:
+                return
     except OSError as exc:
         raise exceptions.BackendException(
             _('I/O error reading image %(image)s: %(err)s') %
             {'image': image_id, 'err': exc}) from exc
+    finally:
+        reader.close(cancel=True)
+
+
+def _seek_then_read(src, offset, read_chunk, remaining):
+    src.seek(offset)
+    return read_chunk(remaining)
