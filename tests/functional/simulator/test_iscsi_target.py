@@ -465,9 +465,10 @@ def test_a_simulator_killed_with_sigkill_takes_tgtd_along(sim, api):
     pid = sim.info['iscsi_target']['pid']
     _ai_id, iqn, [ip, _] = _export(api)
     sim.process.kill()
-    polling.wait_for(lambda: _gone(pid), timeout=30,
-                     message='tgtd %d gone' % pid)
-    assert not _listening(ip)
+    # tgtd's main thread turns zombie before its I/O threads have let go
+    # of the portals: wait for both.
+    polling.wait_for(lambda: _gone(pid) and not _listening(ip), timeout=30,
+                     message='tgtd %d gone and its portal closed' % pid)
     with pytest.raises(fixture.SimulatorError, match='status -9'):
         sim.stop()
     # A killed simulator cannot remove tgtd's IPC socket and lock file;
