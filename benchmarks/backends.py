@@ -1,8 +1,7 @@
 """glance_store in this process with file and Datera backends side by side.
 
-:func:`datera_glance.testing.stores.configure_multi_store` registers only
-Datera backends; the benchmark also needs glance_store's own filesystem
-store, configured the way glance-api configures any backend::
+The benchmark also needs glance_store's own filesystem store, configured
+the way glance-api configures any backend::
 
     [DEFAULT]
     enabled_backends = bench:datera, file:file, ...
@@ -11,10 +10,6 @@ store, configured the way glance-api configures any backend::
     [file]
     filesystem_store_datadir = <work dir>/file-store
 """
-
-from glance_store import driver
-from glance_store import multi_backend
-from oslo_config import cfg
 
 from datera_glance.testing import stores
 
@@ -28,21 +23,9 @@ def configure(conf, backends, default):
     :param default: the default backend's name.
     :returns: the number of stores glance_store created.
     """
-    try:
-        conf.register_opt(cfg.DictOpt('enabled_backends'))
-    except cfg.DuplicateOptError:
-        pass    # glance registered its own (glance.common imported)
-    conf.set_override('enabled_backends',
-                      {name: kind for name, (kind, _o) in backends.items()})
-    multi_backend.register_store_opts(conf)
-    conf.set_override('default_backend', default, group='glance_store')
-    for name, (_kind, options) in backends.items():
-        # store_description and weight, registered by glance_store only
-        # when it loads the store.
-        conf.register_opts(driver.Store.MULTI_BACKEND_OPTIONS, group=name)
-        for key, value in options.items():
-            conf.set_override(key, value, group=name)
-    return multi_backend.create_multi_stores(conf)
+    return stores.configure_multi_store(
+        conf, {name: options for name, (_kind, options) in backends.items()},
+        default, kinds={name: kind for name, (kind, _o) in backends.items()})
 
 
 def file_options(datadir):

@@ -30,18 +30,21 @@ def datera_options(sim, **overrides):
     return opts
 
 
-def configure_multi_store(conf, backends, default):
+def configure_multi_store(conf, backends, default, kinds=None):
     """``enabled_backends = name:datera, ...`` with per-backend options.
 
     :param backends: {backend name: {option: value}}
+    :param kinds: {backend name: store type} for backends that are not
+        Datera stores (``'file'``)
     :returns: the number of stores glance_store created.
     """
+    kinds = kinds or {}
     try:
         conf.register_opt(cfg.DictOpt('enabled_backends'))
     except cfg.DuplicateOptError:
         pass    # glance registered its own (glance.common imported)
     conf.set_override('enabled_backends',
-                      {name: 'datera' for name in backends})
+                      {name: kinds.get(name, 'datera') for name in backends})
     multi_backend.register_store_opts(conf)
     conf.set_override('default_backend', default, group='glance_store')
     for name, opts in backends.items():
