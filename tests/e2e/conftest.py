@@ -175,6 +175,18 @@ class Deployment:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, response.headers, response.read()
 
+    def assert_ranges_read_back(self, image_id, data, firsts, span=2 * MiB):
+        """Range downloads of ``span`` bytes from each of ``firsts`` match.
+
+        :param data: the :class:`ImageData` that was uploaded
+        """
+        for first in firsts:
+            last = min(first + span, data.size) - 1
+            status, _headers, body = self.download(
+                image_id, Range='bytes=%d-%d' % (first, last))
+            assert status == 206
+            assert body == data.read(first, last - first + 1)
+
     def target_iqns(self, image_id):
         """The iSCSI targets of an image's app instance (while it exists)."""
         ai = self.app_instance(image_id)

@@ -87,6 +87,13 @@ def children(pid):
     return out
 
 
+def privsep_command(log):
+    """The command oslo.privsep logged it ran to start its daemon."""
+    started = re.search(r"Running privsep helper: \[([^\]]*)\]", log)
+    assert started, log[-3000:]
+    return [a.strip(" '") for a in started.group(1).split(',')]
+
+
 def privsep_daemons(etc_dir):
     """Processes running privsep-helper for this host's configuration."""
     return {pid: argv for pid, argv in processes().items()
@@ -208,9 +215,7 @@ def test_upload_of_unknown_size_grows_through_privsep_started_by_sudo(
     assert volume['size'] >= 2
     log = deployment.api.read_log(offset)
     # oslo.privsep logs the command it ran: sudo, then this rootwrap.
-    started = re.search(r"Running privsep helper: \[([^\]]*)\]", log)
-    assert started, log[-3000:]
-    argv = [a.strip(" '") for a in started.group(1).split(',')]
+    argv = privsep_command(log)
     assert argv[:4] == ['sudo', host.rootwrap, host.rootwrap_config,
                         'privsep-helper']
     assert 'os_brick.privileged.default' in argv
@@ -220,12 +225,8 @@ def test_upload_of_unknown_size_grows_through_privsep_started_by_sudo(
     assert all(process_ids(pid)[1] == 0 for pid in daemons)
 
     # the data around the first GiB, where the volume grew, and the end
-    for first in (1024 * MiB - 4096, data.size - 100):
-        last = min(first + 2 * MiB, data.size) - 1
-        status, _headers, body = deployment.download(
-            image['id'], Range='bytes=%d-%d' % (first, last))
-        assert status == 206
-        assert body == data.read(first, last - first + 1)
+    deployment.assert_ranges_read_back(
+        image['id'], data, (1024 * MiB - 4096, data.size - 100))
     iqns = deployment.target_iqns(image['id'])
     client.images.delete(image['id'])
     deployment.assert_no_trace(image['id'], iqns)
@@ -302,9 +303,7 @@ def test_root_without_sudo_grows_through_rootwrap_alone(root_deployment,
     assert stored['status'] == 'active'
     assert (stored['checksum'], stored['os_hash_value']) == data.digests
     log = deployment.api.read_log()
-    started = re.search(r"Running privsep helper: \[([^\]]*)\]", log)
-    assert started, log[-3000:]
-    argv = [a.strip(" '") for a in started.group(1).split(',')]
+    argv = privsep_command(log)
     assert argv[:3] == [host.rootwrap, host.rootwrap_config,
                         'privsep-helper']
     iqns = deployment.target_iqns(image['id'])

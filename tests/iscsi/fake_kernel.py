@@ -96,6 +96,7 @@ import sys
 import tempfile
 import time
 
+from datera_glance.simulator import iscsi_target
 from datera_glance.testing import polling
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -648,30 +649,13 @@ def tgtadm(control_port, *args):
 
 
 def tgt_targets(control_port):
-    """{target_iqn: {'tid': n, 'luns': {lun: backing path}, 'acl': []}}."""
-    out = tgtadm(control_port, '--op', 'show', '--mode', 'target')
-    targets = {}
-    current = lun = None
-    in_acl = False
-    for line in out.splitlines():
-        match = re.match(r'Target (\d+): (\S+)', line)
-        if match:
-            current = targets[match.group(2)] = {
-                'tid': int(match.group(1)), 'luns': {}, 'acl': []}
-            in_acl = False
-            continue
-        stripped = line.strip()
-        if current is None:
-            continue
-        if stripped.startswith('LUN: '):
-            lun = int(stripped[5:])
-        elif stripped.startswith('Backing store path: ') and lun is not None:
-            current['luns'][lun] = stripped[len('Backing store path: '):]
-        elif stripped == 'ACL information:':
-            in_acl = True
-        elif in_acl and stripped:
-            current['acl'].append(stripped)
-    return targets
+    """The targets of the tgtd on ``control_port``.
+
+    Parsed as the simulator parses them
+    (:func:`datera_glance.simulator.iscsi_target.parse_show_targets`).
+    """
+    return iscsi_target.parse_show_targets(
+        tgtadm(control_port, '--op', 'show', '--mode', 'target'))
 
 
 def _portal_in_use(ip, port):
@@ -1166,8 +1150,9 @@ class Kernel(object):
             raise OSError(errno.ENODEV, 'no tgtd listens on %s:%d'
                           % (sess['ip'], sess['port']))
         target = tgt_targets(control_port).get(sess['iqn'])
-        path = target and target['luns'].get(target_lun)
-        if not path or path == 'None':
+        lun = target and target['luns'].get(target_lun)
+        path = lun and lun['backing']
+        if not path:
             raise OSError(errno.ENODEV, 'no backing store for %s LUN %d'
                           % (sess['iqn'], target_lun))
         return path
