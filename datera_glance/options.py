@@ -192,11 +192,19 @@ Related options:
 Command, with any leading environment, that runs glance-rootwrap.
 
 Together with ``datera_glance_rootwrap_config`` it forms the root
-helper that starts os-brick's privileged helper (oslo.privsep) for
-the iSCSI attach and detach steps.
+helper that starts the privileged helpers (oslo.privsep) of os-brick
+and of this store, for the iSCSI attach, grow and detach steps.
+
+The default fits glance from distribution packages. With glance in a
+virtualenv, name glance-rootwrap by its full path, the same path as in
+the sudoers rule (sudo's ``secure_path`` does not search the
+virtualenv). A glance-api that runs as root without sudo (a container)
+names glance-rootwrap alone, without ``sudo``.
 
 Possible values:
-    * A command line, for example ``sudo glance-rootwrap``
+    * A command line, for example ``sudo glance-rootwrap``,
+      ``sudo /opt/glance/bin/glance-rootwrap`` or
+      ``/opt/glance/bin/glance-rootwrap``
 
 Related options:
     * datera_glance_rootwrap_config
@@ -207,8 +215,11 @@ Related options:
                help="""
 Path of the rootwrap configuration passed to glance-rootwrap.
 
-Its filters directory must contain the ``datera.filters`` file
-installed with this driver.
+Its ``filters_path`` must include the folder holding the
+``datera.filters`` file installed with this driver, and its
+``exec_dirs`` the folder of ``privsep-helper`` (the virtualenv's
+``bin`` when glance runs from one). A pip install puts glance's own
+copy under ``<prefix>/etc/glance/``, not under ``/etc/glance``.
 
 Possible values:
     * A path to a rootwrap configuration file
