@@ -202,6 +202,7 @@ GROUP_LABELS = {'file': 'glance file store, in process',
                 'api-file': 'glance-api, file backend',
                 'api-datera': 'glance-api, Datera backend'}
 STAGE_LINES = (('md5', 'md5', '#d62728'), ('sha512', 'sha512', '#ff7f0e'),
+               ('chunk_digests', 'sha256 per chunk', '#8c564b'),
                ('write', 'raw write+fsync', '#2ca02c'),
                ('read', 'raw read', '#9467bd'))
 

@@ -1,14 +1,17 @@
 """Every stage of an upload or download, alone, over the image data.
 
 What glance_store asks of any store for every byte (md5 for the
-``checksum``, the multihash for ``os_hash_value``), and what the device
-gives when nothing else runs: the image written in ``datera_chunk_size``
-chunks to the same kind of target the simulator exports, then fsync'd,
-and read back in the same chunks.
+``checksum``, the multihash for ``os_hash_value``), the chunk digests this
+store records (SHA-256 of each chunk), and what the device gives when
+nothing else runs: the image written in ``datera_chunk_size`` chunks to
+the same kind of target the simulator exports, the way the store writes
+(O_DIRECT where the target allows it, :class:`stream.DeviceWriter`), then
+fsync'd; the same written through the page cache, for reference; and
+read back in the same chunks.
 
 As root the target is a loop device over a sparse file in the
-simulator's data folder, attached with ``losetup --find --show`` as the
-simulator attaches a volume; the read goes through a second attachment
+simulator's data folder, attached with ``losetup --find --show
+--direct-io=on`` as the simulator attaches a volume; the read goes through a second attachment
 of the same file, as a store's download attaches the volume anew.
 Otherwise it is the file itself. The loop device and the file are
 removed afterwards, also on failure.
@@ -22,6 +25,7 @@ import subprocess
 import uuid
 
 from benchmarks import measure
+from datera_glance import stream
 
 
 def use_loop_devices():
@@ -70,7 +74,8 @@ class RawTarget(object):
         if not self.loop:
             yield self.path
             return
-        device = _losetup('--find', '--show', self.path)
+        # as the simulator attaches a volume
+        device = _losetup('--find', '--show', '--direct-io=on', self.path)
         try:
             yield device
         finally:
@@ -85,17 +90,34 @@ def hash_stage(image, algorithm):
     return hasher.hexdigest()
 
 
-def write_stage(path, image):
-    """Write the image in its blocks to ``path``, then fsync."""
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        for buf in image.chunks():
-            view = memoryview(buf)
-            while view:
-                view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def chunk_digest_stage(image):
+    """The store's chunk digests of the image's blocks; their count."""
+    digests = stream.ChunkDigests(image.block)
+    for buf in image.chunks():
+        digests.append(buf)
+    return len(digests)
+
+
+def write_stage(path, image, direct=True):
+    """Write the image in its blocks to ``path``, then fsync.
+
+    :param direct: as the store writes (O_DIRECT where ``path`` allows
+        it); False: through the page cache.
+    :returns: whether the writes bypassed the page cache.
+    """
+    with open(os.open(path, os.O_RDWR), 'r+b') as dest:
+        writer = stream.DeviceWriter(dest, image.block, direct=direct)
+        bypassed = writer.direct
+        try:
+            offset = 0
+            for buf in image.chunks():
+                writer.write_at(offset, buf)
+                offset += len(buf)
+        finally:
+            writer.close()
+        dest.flush()
+        os.fsync(dest.fileno())
+    return bypassed
 
 
 def read_stage(path, length, chunk):
@@ -124,15 +146,30 @@ def stages_section(ctx):
             digests[algorithm] = hash_stage(image, algorithm)
         figure.add_probe(probe)
     ctx.digests = (digests['md5'], digests['sha512'])
+    figure = figures.get('chunk_digests', 'stages',
+                         'sha256 per chunk (chunk digests) alone', image.size)
+    with measure.Probe() as probe:
+        chunk_digest_stage(image)
+    figure.add_probe(probe)
 
     with RawTarget(ctx.sim.data_dir, image.size) as target:
-        ctx.target_kind = target.kind
-        write = figures.get('write', 'stages', 'raw write+fsync',
-                            image.size, None, target.kind)
+        buffered = figures.get('write_buffered', 'stages',
+                               'raw write+fsync, page cache', image.size,
+                               None, target.kind + ', for reference')
         with target.attached() as path:
             with measure.Probe() as probe:
-                write_stage(path, image)
-            write.add_probe(probe)
+                write_stage(path, image, direct=False)
+            buffered.add_probe(probe)
+    with RawTarget(ctx.sim.data_dir, image.size) as target:
+        ctx.target_kind = target.kind
+        with target.attached() as path:
+            with measure.Probe() as probe:
+                direct = write_stage(path, image)
+        write = figures.get('write', 'stages', 'raw write+fsync',
+                            image.size, None, '%s, %s, as the store' % (
+                                target.kind,
+                                'O_DIRECT' if direct else 'page cache'))
+        write.add_probe(probe)
         read = figures.get('read', 'stages', 'raw read', image.size, None,
                            target.kind + ', attached anew')
         with target.attached() as path:

@@ -49,6 +49,9 @@ STATE_WRITING = 'writing'
 STATE_COMPLETE = 'complete'
 STATE_DELETING = 'deleting'
 
+# Metadata key of a complete image's chunk digests (stream.ChunkDigests).
+CHUNK_DIGESTS = 'chunk_digests'
+
 # What classify() answers, besides the three recorded states.
 ABANDONED = 'abandoned'
 UNKNOWN = 'unknown'

@@ -501,7 +501,7 @@ class Store(driver.Store):
             raise deleted
         if state == lifecycle.STATE_DELETING:
             raise deleted
-        self.client.set_image_metadata(image_id, {
+        record = {
             'checksum': result.checksum,
             'length': str(result.bytes_written),
             'type': lifecycle.TYPE_IMAGE,
@@ -509,7 +509,10 @@ class Store(driver.Store):
             'hash_algo': str(hashing_algo),
             'upload_state': lifecycle.STATE_COMPLETE,
             'upload_heartbeat': '%d' % time.time(),
-        })
+        }
+        if result.chunk_digests is not None:
+            record[lifecycle.CHUNK_DIGESTS] = result.chunk_digests.encode()
+        self.client.set_image_metadata(image_id, record)
 
     def _write(self, image_id, image_file, image_size, size_gib,
                hashing_algo, verifier):
@@ -573,7 +576,7 @@ class Store(driver.Store):
                         {'image': image_id, 'e': e})
 
     def _stored_image(self, image_id):
-        """(size in bytes, md5 or None) of a complete image.
+        """(size in bytes, md5 or None, ChunkDigests or None) of an image.
 
         Images written by the original driver carry ``checksum``,
         ``length`` and ``type`` only. An app instance with no metadata at
@@ -608,20 +611,39 @@ class Store(driver.Store):
             LOG.warning('Image %(image)s has no recorded length; using its '
                         'volume size, %(size)d bytes, unverified.',
                         {'image': image_id, 'size': size})
-            return size, None
+            return size, None, None
         try:
-            return int(length), metadata.get('checksum') or None
+            size = int(length)
         except ValueError:
             raise exceptions.BackendException(
                 _('Image %(image)s has an invalid recorded length %(len)r') %
                 {'image': image_id, 'len': length})
+        return (size, metadata.get('checksum') or None,
+                self._chunk_digests(image_id, metadata, size))
+
+    @staticmethod
+    def _chunk_digests(image_id, metadata, size):
+        """The image's recorded chunk digests; None if it has none."""
+        text = metadata.get(lifecycle.CHUNK_DIGESTS)
+        if not text:
+            return None     # uploaded before them, or too large
+        try:
+            return stream.ChunkDigests.decode(text, size)
+        except ValueError as e:
+            LOG.warning('Image %(image)s has unusable chunk digests (%(e)s); '
+                        'checking full reads against its md5 only.',
+                        {'image': image_id, 'e': e})
+            return None
 
     @capabilities.check
     def get(self, location, offset=0, chunk_size=None, context=None):
         """Return an iterator over an image's data and its length.
 
-        A full read holds back its last chunk until the data matches the
-        stored md5, and raises instead of sending it when it does not.
+        Each chunk is checked against the digest recorded for it at
+        upload before it is handed out; an image without chunk digests
+        (uploaded by an earlier version, or too large for them) holds back
+        the last chunk of a full read until the data matches its md5.
+        Either way a mismatch raises instead of sending the chunk.
 
         :param location: a Location whose store_location is ours
         :param offset: first byte to read
@@ -634,7 +656,7 @@ class Store(driver.Store):
         image_id = location.store_location.image_id
         # Finding the image and attaching it share one deadline.
         with self._operation(image_id, 'read'):
-            size, md5 = self._stored_image(image_id)
+            size, md5, digests = self._stored_image(image_id)
             offset = int(offset or 0)
             if not 0 <= offset <= size:
                 raise exceptions.Invalid(
@@ -644,22 +666,22 @@ class Store(driver.Store):
             length = size - offset
             if chunk_size is not None:
                 length = min(length, int(chunk_size))
-            # Only a read of every byte can be checked against the
-            # checksum.
+            # Chunk digests check any range; without them only a read
+            # of every byte can be checked, against the md5.
             expected_md5 = md5 if (offset == 0 and length == size) else None
             if length == 0:
                 return iter(()), 0
             chunks = _ImageIterator(
-                self._read(image_id, offset, length, expected_md5))
+                self._read(image_id, offset, length, expected_md5, digests))
         return chunks, length
 
-    def _read(self, image_id, offset, length, expected_md5):
+    def _read(self, image_id, offset, length, expected_md5, digests):
         with self._backend_errors(image_id, 'read'):
             with self.attacher.attached(image_id) as attachment:
                 with attachment.open('rb') as device:
                     yield from stream.read_image(
                         device, image_id, offset, length,
-                        self.READ_CHUNKSIZE, expected_md5)
+                        self.READ_CHUNKSIZE, expected_md5, digests)
 
     def get_size(self, location, context=None):
         """The size in bytes of a stored image, without attaching it.

@@ -317,7 +317,13 @@ class DataPlane(object):
             return path
         loop = self._loops.get(volume_uuid)
         if not loop:
-            loop = _run(['losetup', '--find', '--show', path]).strip()
+            # Direct I/O to the backing file: the volume's data is cached
+            # once (by whoever reads the loop device), not a second time
+            # under the file, as a remote array's disks are not in this
+            # host's page cache; a write to the device then costs one
+            # copy, not two.
+            loop = _run(['losetup', '--find', '--show', '--direct-io=on',
+                         path]).strip()
             self._loops[volume_uuid] = loop
             LOG.info('attached %s to %s', path, loop)
         self._hand_over(loop)

@@ -7,6 +7,7 @@ full; random blocks sit where boundaries are (start, around each GiB, the
 last byte).
 """
 
+import base64
 import hashlib
 import io
 import os
@@ -86,7 +87,10 @@ def test_a_few_bytes_round_trip(multi_store):
                 if not k.startswith('upload_')}
     assert metadata == {
         'checksum': md5, 'length': '11', 'type': 'image',
-        'multihash': multihash, 'hash_algo': 'sha512'}
+        'multihash': multihash, 'hash_algo': 'sha512',
+        'chunk_digests': 'sha256-64:%d:%s' % (
+            8 * units.Mi, base64.b64encode(
+                hashlib.sha256(data).digest()[:8]).decode())}
     assert ai['metadata']['upload_state'] == 'complete'
     assert _volume_gib(sim, image_id) == 1
     assert fx.exports(sim) == []

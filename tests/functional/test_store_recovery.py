@@ -288,12 +288,17 @@ def test_initiator_removed_on_the_cluster_is_registered_again(multi_store):
     assert iqn in [i['id'] for i in api.initiators.list()]
 
 
+@pytest.mark.parametrize('digests', [True, False],
+                         ids=['chunk digests', 'md5 only'])
 def test_full_read_of_a_changed_volume_never_delivers_every_byte(
-        multi_store):
+        multi_store, digests):
     sim = multi_store
     image_id = str(uuid.uuid4())
     image = fx.PatternImage(3 * BLOCK)
     uri = _add(image_id, image, image.size)[0]
+    if not digests:
+        # as an image uploaded before chunk digests were recorded
+        _store().client.set_image_metadata(image_id, {'chunk_digests': ''})
     sim.corrupt(image_id, BLOCK + 5)
 
     chunks, size = multi_backend.get(uri, BACKEND)
@@ -301,9 +306,14 @@ def test_full_read_of_a_changed_volume_never_delivers_every_byte(
     with pytest.raises(exceptions.BackendException) as caught:
         for chunk in chunks:
             delivered += len(chunk)
-    assert 'Checksum mismatch' in str(caught.value)
     assert image_id in str(caught.value)
-    assert delivered < size
+    if digests:
+        # nothing of the changed chunk left the store
+        assert 'does not match the digest' in str(caught.value)
+        assert delivered <= BLOCK
+    else:
+        assert 'Checksum mismatch' in str(caught.value)
+        assert delivered < size
     _assert_idle(sim, image_id)
 
 

@@ -20,6 +20,7 @@ from oslo_utils import units
 import pytest
 
 from datera_glance import store
+from datera_glance import stream
 
 IMAGE_ID = '6bd58dbb-6b4b-4f5e-8a1f-6b5e1b3c1f7e'
 OTHER_ID = '0f3c8a1e-2d5b-4c7a-9e6f-1b2c3d4e5f60'
@@ -337,6 +338,9 @@ def test_add_known_size(fakes, small_gib):
         'checksum': md5, 'length': str(len(data)), 'type': 'image',
         'multihash': multihash, 'hash_algo': 'sha512',
         'upload_state': 'complete',
+        # one digest per datera_chunk_size (8 MiB) chunk
+        'chunk_digests': stream.ChunkDigests.decode(
+            metadata['chunk_digests'], len(data)).encode(),
         # who wrote it, for telling an abandoned upload from a live one
         'upload_host': made['attacher'].initiator_iqn,
         'upload_pid': str(os.getpid()), 'upload_boot': mock.ANY,
@@ -589,19 +593,68 @@ def test_get_offset_past_the_end_is_invalid(fakes):
         s.get(loc, offset=4)
 
 
-def test_get_of_corrupt_image_raises_at_the_end(fakes):
+def test_get_never_hands_out_a_chunk_that_changed_since_upload(fakes):
+    edf_client, made = fakes
+    data = os.urandom(64)
+    s, loc = _stored(fakes, data, datera_chunk_size=16)
+    digests = edf_client.volumes[IMAGE_ID]['metadata']['chunk_digests']
+    assert stream.ChunkDigests.decode(digests, 64).covers(64)
+    with open(edf_client.path(IMAGE_ID), 'r+b') as f:
+        f.seek(40)
+        f.write(bytes([data[40] ^ 1]))
+    chunks, _ = s.get(loc)
+    delivered = []
+    with pytest.raises(exceptions.BackendException) as exc:
+        for chunk in chunks:
+            delivered.append(chunk)
+    assert IMAGE_ID in str(exc.value)
+    assert 'Chunk 2 (bytes 32 to 48)' in str(exc.value)
+    # the chunks before it, and nothing of it
+    assert b''.join(delivered) == data[:32]
+    assert not made['attacher'].attached_now
+    # partial reads are checked too: the corrupt chunk never leaves (its
+    # first chunk is read, and checked, before get returns)
+    with pytest.raises(exceptions.BackendException):
+        s.get(loc, offset=41, chunk_size=2)
+    assert not made['attacher'].attached_now
+    chunks, _ = s.get(loc, offset=5, chunk_size=27)
+    assert b''.join(chunks) == data[5:32]
+
+
+def test_get_of_corrupt_image_without_digests_raises_at_the_end(fakes):
+    """Images uploaded before chunk digests are checked by their md5."""
     edf_client, made = fakes
     s, loc = _stored(fakes, b'a' * 64, datera_chunk_size=16)
+    del edf_client.volumes[IMAGE_ID]['metadata']['chunk_digests']
     with open(edf_client.path(IMAGE_ID), 'r+b') as f:
         f.write(b'b')
     chunks, _ = s.get(loc)
+    delivered = []
     with pytest.raises(exceptions.BackendException) as exc:
-        list(chunks)
+        for chunk in chunks:
+            delivered.append(chunk)
     assert IMAGE_ID in str(exc.value)
+    assert 'Checksum mismatch' in str(exc.value)
+    # the last chunk was held back
+    assert len(b''.join(delivered)) == 48
     assert not made['attacher'].attached_now
     # A partial read cannot be checked and is served as stored.
     chunks, _ = s.get(loc, offset=0, chunk_size=10)
     assert b''.join(chunks) == b'b' + b'a' * 9
+
+
+@pytest.mark.parametrize('value', [
+    'sha256-64:16:AAAA', 'md5:16:' + 'A' * 44, 'sha256-64:0:', 'nonsense',
+    'sha256-64:16:!!!'])
+def test_unusable_chunk_digests_fall_back_to_the_md5(fakes, value, caplog):
+    edf_client, _made = fakes
+    data = os.urandom(64)
+    s, loc = _stored(fakes, data, datera_chunk_size=16)
+    edf_client.volumes[IMAGE_ID]['metadata']['chunk_digests'] = value
+    chunks, _ = s.get(loc)
+    assert b''.join(chunks) == data
+    assert 'unusable chunk digests' in caplog.text
+    assert IMAGE_ID in caplog.text
 
 
 def test_get_attaches_before_returning_and_releases_on_close(fakes):

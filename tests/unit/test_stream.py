@@ -2,6 +2,7 @@
 partial reads, on real files and on recording fakes."""
 
 import errno
+import fcntl
 import hashlib
 import io
 import os
@@ -430,3 +431,253 @@ def test_a_failed_write_stops_the_pipeline_and_names_the_image(fsync):
     assert 'img-full' in str(caught.value)
     # it stopped early: the source was not read to its end
     assert source.tell() < 4096
+
+
+# -- chunk digests ------------------------------------------------------------
+
+def _digests_of(data, chunk_size):
+    digests = stream.ChunkDigests(chunk_size)
+    for start in range(0, len(data), chunk_size):
+        digests.append(data[start:start + chunk_size])
+    return digests
+
+
+def test_chunk_digests_round_trip_through_their_metadata_value():
+    data = os.urandom(1000)
+    text = _digests_of(data, 64).encode()
+    assert text.startswith('sha256-64:64:')
+    decoded = stream.ChunkDigests.decode(text, len(data))
+    assert len(decoded) == 16 and decoded.image_size == 1000
+    assert decoded.matches(15, data[960:])
+    assert not decoded.matches(15, data[960:999] + b'x')
+    assert not decoded.matches(16, b'')
+
+
+@pytest.mark.parametrize('size', [960, 1025, 0])
+def test_chunk_digests_for_another_size_are_refused(size):
+    text = _digests_of(os.urandom(1000), 64).encode()
+    with pytest.raises(ValueError):
+        stream.ChunkDigests.decode(text, size)
+
+
+def test_zero_chunks_get_the_digest_of_their_zeros():
+    digests = stream.ChunkDigests(8)
+    digests.append(bytes(8), is_zero=True)
+    digests.append(bytes(3), is_zero=True)
+    assert digests.matches(0, bytes(8)) and digests.matches(1, bytes(3))
+
+
+def test_upload_records_one_digest_per_chunk(fsync):
+    data = os.urandom(1000) + bytes(128) + os.urandom(5)
+    result = _write(RecordingDevice(), data, chunk_size=64,
+                    skip_zeros=True)
+    digests = stream.ChunkDigests.decode(result.chunk_digests.encode(),
+                                         len(data))
+    assert digests.encode() == _digests_of(data, 64).encode()
+
+
+def test_images_of_too_many_chunks_keep_only_their_md5(fsync, monkeypatch):
+    monkeypatch.setattr(stream.ChunkDigests, 'MAX_CHUNKS', 4)
+    data = os.urandom(5 * 64)
+    assert _write(RecordingDevice(), data, chunk_size=64,
+                  image_size=len(data)).chunk_digests is None
+    # of unknown size: dropped once the image passes the limit
+    assert _write(RecordingDevice(), data, chunk_size=64).chunk_digests is None
+    assert len(_write(RecordingDevice(), data[:256],
+                      chunk_size=64).chunk_digests) == 4
+
+
+class PaddedDevice(io.BytesIO):
+    """A volume: the image, then zeros up to its end."""
+
+    def __init__(self, data, pad=4096):
+        super().__init__(data + bytes(pad))
+
+
+@pytest.mark.parametrize('offset,length', [
+    (0, 1000), (0, 960), (1, 63), (63, 2), (100, 900), (999, 1), (64, 64),
+    (500, 0)])
+def test_verified_read_returns_exactly_the_range(offset, length):
+    data = os.urandom(1000)
+    digests = stream.ChunkDigests.decode(_digests_of(data, 64).encode(),
+                                         len(data))
+    chunks = list(stream.read_image(PaddedDevice(data), 'img', offset,
+                                    length, 16, digests=digests))
+    assert b''.join(chunks) == data[offset:offset + length]
+    assert all(0 < len(c) <= 64 for c in chunks)
+
+
+def test_verified_read_stops_before_a_changed_chunk():
+    data = os.urandom(1000)
+    digests = stream.ChunkDigests.decode(_digests_of(data, 64).encode(),
+                                         len(data))
+    device = PaddedDevice(data)
+    device.getbuffer()[600] ^= 1          # chunk 9
+    delivered = []
+    with pytest.raises(exceptions.BackendException) as caught:
+        for chunk in stream.read_image(device, 'img-x', 0, 1000, 64,
+                                       digests=digests):
+            delivered.append(chunk)
+    assert b''.join(delivered) == data[:576]
+    assert 'Chunk 9 (bytes 576 to 640) of image img-x' in str(caught.value)
+
+
+def test_closing_a_verified_reader_early_stops_reading():
+    data = os.urandom(64 * 64)
+    digests = stream.ChunkDigests.decode(_digests_of(data, 64).encode(),
+                                         len(data))
+    device = PaddedDevice(data)
+    reader = stream.read_image(device, 'img', 0, len(data), 64,
+                               digests=digests)
+    assert next(reader) == data[:64]
+    reader.close()
+    assert device.tell() < len(data)
+
+
+# -- one size of buffer, whatever the source ----------------------------------
+
+def test_short_reads_of_the_source_still_give_whole_chunks(fsync):
+    class Trickle(io.RawIOBase):
+        def __init__(self, data):
+            self._data = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            piece = self._data.read(min(len(b), 7))
+            b[:len(piece)] = piece
+            return len(piece)
+
+    data = os.urandom(200)
+    dev = RecordingDevice()
+    result = stream.write_image(dev, Trickle(data), 'img', 64, 'sha512',
+                                1 << 20)
+    assert dev.writes == [(0, 64), (64, 64), (128, 64), (192, 8)]
+    assert dev.getvalue() == data
+    assert result.checksum == hashlib.md5(data).hexdigest()
+
+
+def test_an_iterable_source_is_cut_into_whole_chunks(fsync):
+    data = os.urandom(300)
+    pieces = [data[:10], data[10:150], b'', data[150:214], data[214:]]
+    dev = RecordingDevice()
+    stream.write_image(dev, pieces, 'img', 64, 'sha512', 1 << 20)
+    assert dev.writes == [(0, 64), (64, 64), (128, 64), (192, 64),
+                          (256, 44)]
+    assert dev.getvalue() == data
+
+
+# -- around the page cache ----------------------------------------------------
+
+class DirectSpy(object):
+    """Records each os.pwrite and whether O_DIRECT was on for it."""
+
+    def __init__(self, monkeypatch):
+        self.calls = []
+        real = os.pwrite
+
+        def pwrite(fd, buf, offset):
+            direct = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)
+            self.calls.append((offset, len(buf), direct))
+            return real(fd, buf, offset)
+
+        monkeypatch.setattr(stream.os, 'pwrite', pwrite)
+
+
+def _volume(tmp_path, size=1 << 20):
+    path = tmp_path / 'volume'
+    path.write_bytes(b'')
+    os.truncate(path, size)
+    return path
+
+
+def _supports_direct_io(path):
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_DIRECT))
+    except OSError:
+        return False
+    return True
+
+
+def test_aligned_chunks_bypass_the_page_cache(tmp_path, monkeypatch):
+    path = _volume(tmp_path)
+    if not _supports_direct_io(path):
+        pytest.skip('the file system of %s refuses O_DIRECT' % tmp_path)
+    spy = DirectSpy(monkeypatch)
+    chunk = 64 * units.Ki
+    data = os.urandom(3 * chunk + 100)
+    with open(path, 'r+b') as dev:
+        result = stream.write_image(dev, io.BytesIO(data), 'img', chunk,
+                                    'sha512', 1 << 20)
+        # back to buffered for whatever comes next
+        assert not fcntl.fcntl(dev.fileno(), fcntl.F_GETFL) & os.O_DIRECT
+    assert spy.calls == [(0, chunk, True), (chunk, chunk, True),
+                         (2 * chunk, chunk, True)]
+    assert path.read_bytes()[:len(data)] == data
+    assert result.bytes_written == len(data)
+
+
+def test_a_refused_o_direct_writes_through_the_page_cache(tmp_path,
+                                                          monkeypatch):
+    path = _volume(tmp_path)
+    spy = DirectSpy(monkeypatch)
+    real = stream.fcntl.fcntl
+
+    def fcntl(fd, cmd, arg=0):
+        if cmd == stream.fcntl.F_SETFL and arg & os.O_DIRECT:
+            raise OSError(errno.EINVAL, 'Invalid argument')
+        return real(fd, cmd, arg)
+
+    monkeypatch.setattr(stream.fcntl, 'fcntl', fcntl)
+    data = os.urandom(3 * 64 * units.Ki)
+    with open(path, 'r+b') as dev:
+        stream.write_image(dev, io.BytesIO(data), 'img', 64 * units.Ki,
+                           'sha512', 1 << 20)
+    assert spy.calls == []
+    assert path.read_bytes()[:len(data)] == data
+
+
+def test_a_refused_direct_write_is_done_through_the_page_cache(
+        tmp_path, monkeypatch):
+    path = _volume(tmp_path)
+    if not _supports_direct_io(path):
+        pytest.skip('the file system of %s refuses O_DIRECT' % tmp_path)
+
+    def pwrite(fd, buf, offset):
+        raise OSError(errno.EINVAL, 'Invalid argument')
+
+    monkeypatch.setattr(stream.os, 'pwrite', pwrite)
+    data = os.urandom(2 * 64 * units.Ki)
+    with open(path, 'r+b') as dev:
+        stream.write_image(dev, io.BytesIO(data), 'img', 64 * units.Ki,
+                           'sha512', 1 << 20)
+    assert path.read_bytes()[:len(data)] == data
+
+
+def test_unaligned_chunk_sizes_write_through_the_page_cache(tmp_path,
+                                                            monkeypatch):
+    path = _volume(tmp_path)
+    spy = DirectSpy(monkeypatch)
+    data = os.urandom(10000)
+    with open(path, 'r+b') as dev:
+        stream.write_image(dev, io.BytesIO(data), 'img', 1000, 'sha512',
+                           1 << 20)
+    assert spy.calls == []
+    assert path.read_bytes()[:len(data)] == data
+
+
+def test_reads_ask_the_kernel_for_the_next_chunks(tmp_path, monkeypatch):
+    path = tmp_path / 'volume'
+    data = os.urandom(10 * 64)
+    path.write_bytes(data + bytes(4096))
+    advised = []
+    monkeypatch.setattr(stream.os, 'posix_fadvise',
+                        lambda fd, offset, length, advice: advised.append(
+                            (offset, length, advice)))
+    with open(path, 'rb') as src:
+        got = b''.join(stream.read_image(src, 'img', 64, 9 * 64 - 10, 64))
+    assert got == data[64:64 + 9 * 64 - 10]
+    # two chunks past each one read, never past the range
+    assert advised[0] == (128, 128, os.POSIX_FADV_WILLNEED)
+    assert max(o + n for o, n, _a in advised) <= 64 + 9 * 64 - 10

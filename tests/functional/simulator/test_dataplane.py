@@ -220,6 +220,16 @@ def test_block_device_size_follows_a_grow(block_plane, dirs):
 
 
 @needs_root
+def test_loop_devices_do_direct_io_to_their_backing_file(block_plane, dirs):
+    """The volume's data is not cached a second time under the file."""
+    block_plane.create_volume('vol-a', 1)
+    block_plane.sync_exports('si-a', TARGET, IPS, 'vol-a', [HOST1])
+    device = os.path.realpath(link(dirs[1], HOST1, IPS[0]))
+    with open('/sys/block/%s/loop/dio' % os.path.basename(device)) as f:
+        assert f.read().strip() == '1'
+
+
+@needs_root
 def test_block_device_stops_writes_past_the_end(block_plane, dirs):
     block_plane.create_volume('vol-a', 1)
     block_plane.sync_exports('si-a', TARGET, IPS, 'vol-a', [HOST1])
