@@ -11,8 +11,9 @@ read back in the same chunks.
 
 As root the target is a loop device over a sparse file in the
 simulator's data folder, attached with ``losetup --find --show
---direct-io=on`` as the simulator attaches a volume; the read goes through a second attachment
-of the same file, as a store's download attaches the volume anew.
+--direct-io=on`` as the simulator attaches a volume; the read goes
+through a second attachment of the same file, as a store's download
+attaches the volume anew.
 Otherwise it is the file itself. The loop device and the file are
 removed afterwards, also on failure.
 """

@@ -233,7 +233,8 @@ def datera_section(ctx):
                       'slowest_stage', 'dense image')
     op = _record(add, ops.add(MAIN, image, digests=ctx.digests))
     full = figures.get('get_full', 'datera', 'get, whole image', size,
-                       'slower_md5_read', 'md5 checked by the store')
+                       'slower_md5_read',
+                       'each chunk checked against its digest')
     _record(full, ops.get(MAIN, op.uri, size))
 
     offset, length = partial_range(size, ctx.chunk)
