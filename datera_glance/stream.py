@@ -344,9 +344,9 @@ class DeviceWriter(object):
         self._fd = None
 
     def close(self):
-        if self._aligned is not None:
-            self._aligned.close()
-            self._aligned = None
+        # Dropped rather than closed: a failed write's traceback may
+        # still hold a view of it; it is unmapped with the last view.
+        self._aligned = None
 
 
 def _pwrite_all(fd, view, offset):

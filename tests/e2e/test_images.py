@@ -213,8 +213,9 @@ def test_download_of_a_changed_volume_fails_without_a_complete_file(
     assert result.returncode != 0
     if os.path.exists(target):
         assert os.path.getsize(target) < data.size
-    assert 'Checksum mismatch reading image %s' % image_id in (
-        deployment.api.log_tail(400))
+    # caught by the chunk digest of the changed chunk, before it left
+    assert 'of image %s does not match the digest recorded at upload' % (
+        image_id) in deployment.api.log_tail(400)
     assert deployment.export_links(image_id) == []
 
 
