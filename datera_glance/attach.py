@@ -58,11 +58,12 @@ from oslo_privsep import daemon as priv_daemon
 from oslo_privsep import priv_context
 
 from datera_glance.i18n import _
+from datera_glance import names
 from datera_glance import privileged
 
 LOG = logging.getLogger(__name__)
 
-ISCSI_PORT = 3260
+ISCSI_PORT = names.ISCSI_PORT
 LUN = 0
 IQN_PREFIX = 'iqn.2010-10.org.openstack:datera-glance:'
 INITIATOR_NAME_FILE = '/etc/iscsi/initiatorname.iscsi'
@@ -89,9 +90,7 @@ class AttachSettings:
 
 def portal(ip):
     """The iSCSI portal of a data IP (IPv6 literals in brackets)."""
-    if ':' in ip and not ip.startswith('['):
-        ip = '[%s]' % ip
-    return '%s:%d' % (ip, ISCSI_PORT)
+    return names.portal(ip, ISCSI_PORT)
 
 
 def local_device_path(export_dir, initiator_iqn, ip, target_iqn):
@@ -100,8 +99,8 @@ def local_device_path(export_dir, initiator_iqn, ip, target_iqn):
     ``<export_dir>/<initiator-iqn>/ip-<ip>:3260-iscsi-<iqn>-lun-0``, the
     name udev gives an iSCSI disk under /dev/disk/by-path.
     """
-    return os.path.join(export_dir, initiator_iqn, 'ip-%s-iscsi-%s-lun-%d' % (
-        portal(ip), target_iqn, LUN))
+    return os.path.join(export_dir, initiator_iqn, names.export_link_name(
+        ip, target_iqn, LUN, ISCSI_PORT))
 
 
 def connection_properties(access, transport='iscsi', use_multipath=False,

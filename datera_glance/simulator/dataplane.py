@@ -29,10 +29,12 @@ import subprocess
 import threading
 import uuid
 
+from datera_glance import names
+
 LOG = logging.getLogger(__name__)
 
 GiB = 1024 ** 3
-ISCSI_PORT = 3260
+ISCSI_PORT = names.ISCSI_PORT
 _VOLUME_SUFFIX = '.img'
 
 _Export = collections.namedtuple(
@@ -47,9 +49,10 @@ def export_link_name(ip, target_iqn):
     """The by-path name of LUN 0 of ``target_iqn`` seen through portal ``ip``.
 
     This is the name udev gives the device of an iSCSI session, so a driver
-    can compute it the same way on a real cluster and here.
+    can compute it the same way on a real cluster and here; the driver's
+    own definition (:mod:`datera_glance.names`), IPv6 portals bracketed.
     """
-    return 'ip-%s:%d-iscsi-%s-lun-0' % (ip, ISCSI_PORT, target_iqn)
+    return names.export_link_name(ip, target_iqn, port=ISCSI_PORT)
 
 
 def _run(args):

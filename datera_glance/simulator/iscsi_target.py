@@ -80,6 +80,7 @@ import subprocess
 import threading
 import time
 
+from datera_glance import names
 from datera_glance.simulator import dataplane
 
 LOG = logging.getLogger(__name__)
@@ -641,7 +642,7 @@ def parse_show_portals(text):
 
 def portal_name(ip, port=ISCSI_PORT):
     """``ip:port`` as iSCSI and tgt write it (``[::1]:3260`` for IPv6)."""
-    return ('[%s]:%d' if ':' in ip else '%s:%d') % (ip, port)
+    return names.portal(ip, port)
 
 
 def _portal_key(portal):

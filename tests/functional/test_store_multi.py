@@ -20,6 +20,8 @@ from oslo_config import cfg
 from oslo_utils import units
 import pytest
 
+from datera_glance.simulator import fixture as sim_fixture
+from tests.conftest import can_use_block_devices
 from tests.functional import conftest as fx
 
 BACKEND = fx.BACKEND
@@ -283,3 +285,30 @@ def test_images_live_in_the_configured_tenant(multi_store, glance_conf):
     assert _read(uri) == (b'tenant data', 11)
     multi_backend.delete(uri, BACKEND)
     assert image_id not in fx.app_instances(sim)
+
+
+@pytest.fixture
+def ipv6_store(tmp_path, glance_conf, privsep_in_process):
+    """The store against a simulator whose data addresses are IPv6."""
+    with sim_fixture.running_simulator(
+            str(tmp_path / 'edf-sim'), block_devices=can_use_block_devices(),
+            data_ips='fd00::1,fd00::2') as sim:
+        assert fx.configure_multi_store(
+            glance_conf, {BACKEND: fx.datera_options(sim)}) == 1
+        yield sim
+
+
+def test_an_image_round_trips_over_ipv6_data_addresses(ipv6_store):
+    sim = ipv6_store
+    image_id = str(uuid.uuid4())
+    data = os.urandom(BLOCK + 77)
+    uri = _add(image_id, io.BytesIO(data), len(data))[0]
+    chunks, size = multi_backend.get(uri, BACKEND)
+    # attached now: the export links are named as udev and os-brick name
+    # them, brackets and all, and the store found its device there
+    links = sorted(os.path.basename(p) for p in fx.exports(sim))
+    assert [link.split('-iscsi-')[0] for link in links] == [
+        'ip-[fd00::1]:3260', 'ip-[fd00::2]:3260']
+    assert b''.join(chunks) == data
+    multi_backend.delete(uri, BACKEND)
+    assert fx.exports(sim) == []
