@@ -99,6 +99,29 @@ def _si_args(c):
     return c.tenant, c.id, c.storage_instance_name
 
 
+def _volume_args(c):
+    return c.tenant, c.id, c.storage_instance_name, c.volume_name
+
+
+def create_snapshot(c):
+    return c.model.create_volume_snapshot(*_volume_args(c),
+                                          snapshot_uuid=c.body.get('uuid'))
+
+
+def list_snapshots(c):
+    return c.model.list_volume_snapshots(*_volume_args(c))
+
+
+def get_snapshot(c):
+    return c.model.get_volume_snapshot(*_volume_args(c),
+                                       timestamp=c.timestamp)
+
+
+def delete_snapshot(c):
+    return c.model.delete_volume_snapshot(*_volume_args(c),
+                                          timestamp=c.timestamp)
+
+
 # (endpoint path, operation) -> handler(call) -> data. Handlers of list
 # reads return every entity; filtering and paging happen afterwards.
 HANDLERS = {
@@ -157,6 +180,10 @@ HANDLERS = {
         *_si_args(c), vol_name=c.volume_name),
     (schemas.VOLUME_PATH, 'update'): lambda c: c.model.update_volume(
         *_si_args(c), vol_name=c.volume_name, body=c.body),
+    (schemas.SNAPSHOTS_PATH, 'create'): create_snapshot,
+    (schemas.SNAPSHOTS_PATH, 'read'): list_snapshots,
+    (schemas.SNAPSHOT_PATH, 'read'): get_snapshot,
+    (schemas.SNAPSHOT_PATH, 'delete'): delete_snapshot,
     ('/initiators', 'create'): lambda c: c.model.create_initiator(
         c.initiator_tenant, c.body['id'], c.body['name'],
         force=c.body.get('force', False)),
@@ -393,7 +420,8 @@ _SPECIAL_VIEWS = {
 def create_app(model, dataplane=None, username='admin', password='password',
                sw_version=models.DEFAULT_SW_VERSION, key_ttl=3600.0,
                resize_seconds=1.0, data_ips=models.DEFAULT_DATA_IPS,
-               system_name='datera-edf-sim', resync=False):
+               system_name='datera-edf-sim', resync=False,
+               snapshot_seconds=0.5):
     """Build the WSGI application serving ``/v2.1/...`` and ``/v2.2/...``.
 
     :param model: a :class:`models.Model`; the settings below are applied
@@ -402,6 +430,8 @@ def create_app(model, dataplane=None, username='admin', password='password',
         model's).
     :param key_ttl: seconds a session key lives (None: forever).
     :param resize_seconds: how long a grown volume stays ``resizing``.
+    :param snapshot_seconds: how long a new volume snapshot stays
+        ``creating``.
     :param data_ips: the iSCSI portal IPs storage instances report.
     :param resync: tell the data plane every export once now, as a
         restarted cluster does (the server does this itself, through
@@ -410,7 +440,8 @@ def create_app(model, dataplane=None, username='admin', password='password',
     model.configure(dataplane=dataplane, username=username,
                     password=password, sw_version=sw_version,
                     key_ttl=key_ttl, resize_seconds=resize_seconds,
-                    data_ips=data_ips, system_name=system_name)
+                    data_ips=data_ips, system_name=system_name,
+                    snapshot_seconds=snapshot_seconds)
     if resync and dataplane is not None:
         model.resync_exports()
 

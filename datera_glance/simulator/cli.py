@@ -120,6 +120,9 @@ def build_parser():
                        help='seconds a login key stays valid')
     serve.add_argument('--resize-seconds', type=float,
                        help='seconds a volume stays in its resizing state')
+    serve.add_argument('--snapshot-seconds', type=float,
+                       help='seconds a new volume snapshot stays in its '
+                            'creating state')
     serve.add_argument('--data-ips', type=_csv,
                        help='comma-separated iSCSI portal addresses, '
                             'e.g. 127.0.0.1,127.0.0.2')
@@ -147,7 +150,8 @@ def serve(args):
         export_owner=args.export_owner, iscsi_target=args.iscsi_target,
         username=args.username, password=args.password,
         sw_version=args.sw_version, key_ttl=args.key_ttl,
-        resize_seconds=args.resize_seconds, data_ips=args.data_ips)
+        resize_seconds=args.resize_seconds,
+        snapshot_seconds=args.snapshot_seconds, data_ips=args.data_ips)
     try:
         sim.start()
     except dataplane.DataPlaneError as e:

@@ -1,6 +1,9 @@
 """The simulated cluster's data plane: volume files and per-host exports.
 
-Each volume is a sparse file ``<data_dir>/volumes/<volume-uuid>.img``. An
+Each volume is a sparse file ``<data_dir>/volumes/<volume-uuid>.img``; each
+volume snapshot a frozen sparse copy ``<data_dir>/snapshots/<id>.img``.
+Clones and snapshots copy only the allocated extents of their source, so a
+copy of a large, mostly empty volume stays small and quick. An
 exported storage instance appears to every host (initiator IQN) in its ACL
 as a link named like the one Linux's udev makes for an iSCSI LUN::
 
@@ -22,6 +25,7 @@ so exports only ever reflect what the model says.
 """
 
 import collections
+import errno
 import json
 import logging
 import os
@@ -36,6 +40,11 @@ LOG = logging.getLogger(__name__)
 GiB = 1024 ** 3
 ISCSI_PORT = names.ISCSI_PORT
 _VOLUME_SUFFIX = '.img'
+# Copies are made under this prefix next to their final name and renamed
+# into place when complete: a failed copy never leaves a volume behind.
+_PARTIAL_PREFIX = '.partial-'
+# Bytes one copy_file_range call moves at most (it may move fewer).
+_COPY_CHUNK = 64 * 1024 * 1024
 
 _Export = collections.namedtuple(
     '_Export', ['target_iqn', 'ips', 'volume_uuid', 'initiators', 'links'])
@@ -104,10 +113,13 @@ class DataPlane(object):
         self.data_dir = os.path.abspath(data_dir)
         self.export_dir = os.path.abspath(export_dir)
         self.volume_dir = os.path.join(self.data_dir, 'volumes')
+        self.snapshot_dir = os.path.join(self.data_dir, 'snapshots')
         self.block_devices = block_devices
         # One lock for everything: operations are short (a truncate, a few
-        # symlinks, at most one losetup) and a single lock keeps loop device
-        # reference counting and link sets consistent with each other.
+        # symlinks, at most one losetup, a copy of a volume's allocated
+        # extents) and a single lock keeps loop device reference counting
+        # and link sets consistent with each other, and a volume from being
+        # deleted while it is copied.
         self._lock = threading.RLock()
         self._exports = {}  # si_uuid -> _Export
         self._loops = {}  # volume_uuid -> /dev/loopN
@@ -117,6 +129,7 @@ class DataPlane(object):
         self.iscsi_target = iscsi_target
         self._closed = False
         os.makedirs(self.volume_dir, exist_ok=True)
+        os.makedirs(self.snapshot_dir, exist_ok=True)
         os.makedirs(self.export_dir, exist_ok=True)
         if self.export_owner is not None:
             # The export owner follows the links to the devices: it may
@@ -138,17 +151,65 @@ class DataPlane(object):
         """Create the sparse backing file of a volume of ``size_gib`` GiB.
 
         Creating a volume that exists only makes sure it has at least that
-        size, so a retried create is harmless.
+        size, so a retried create is harmless. A create that fails leaves
+        no file behind.
         """
+        size = _gib_bytes(size_gib)
         with self._lock:
             self._check_open()
             path = self.volume_path(volume_uuid)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
             try:
-                if os.fstat(fd).st_size < size_gib * GiB:
-                    os.ftruncate(fd, size_gib * GiB)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                             0o600)
+            except FileExistsError:
+                if os.path.getsize(path) < size:
+                    os.truncate(path, size)
+                return
+            try:
+                os.ftruncate(fd, size)
+            except BaseException:
+                _remove_file(path)
+                raise
             finally:
                 os.close(fd)
+
+    def clone_volume(self, volume_uuid, source_volume_uuid):
+        """Create a volume holding a copy of another volume's bytes.
+
+        The copy is independent of its source (no shared blocks to write
+        through) and as sparse as the source.
+        """
+        with self._lock:
+            self._check_open()
+            _sparse_copy(self.volume_path(source_volume_uuid),
+                         self.volume_path(volume_uuid))
+
+    def snapshot_path(self, snapshot_id):
+        """The frozen copy of a volume snapshot."""
+        return os.path.join(self.snapshot_dir, snapshot_id + _VOLUME_SUFFIX)
+
+    def create_snapshot(self, snapshot_id, volume_uuid):
+        """Freeze a copy of a volume's current bytes as a snapshot."""
+        with self._lock:
+            self._check_open()
+            _sparse_copy(self.volume_path(volume_uuid),
+                         self.snapshot_path(snapshot_id))
+
+    def clone_snapshot(self, volume_uuid, snapshot_id):
+        """Create a volume holding a snapshot's bytes."""
+        with self._lock:
+            self._check_open()
+            _sparse_copy(self.snapshot_path(snapshot_id),
+                         self.volume_path(volume_uuid))
+
+    def delete_snapshot(self, snapshot_id):
+        """Delete a snapshot's frozen copy (nothing if it is gone)."""
+        with self._lock:
+            self._check_open()
+            try:
+                os.unlink(self.snapshot_path(snapshot_id))
+            except FileNotFoundError:
+                pass
 
     def grow_volume(self, volume_uuid, size_gib):
         """Extend a volume to ``size_gib`` GiB; never shrinks it.
@@ -157,11 +218,12 @@ class DataPlane(object):
         storage array's LUN grows; a host still has to rescan (here:
         ``blockdev --getsize64`` shows the new size at once).
         """
+        size = _gib_bytes(size_gib)
         with self._lock:
             self._check_open()
             path = self.volume_path(volume_uuid)
-            if os.path.getsize(path) < size_gib * GiB:
-                os.truncate(path, size_gib * GiB)
+            if os.path.getsize(path) < size:
+                os.truncate(path, size)
             loop = self._loops.get(volume_uuid)
             if loop:
                 _run(['losetup', '--set-capacity', loop])
@@ -379,8 +441,13 @@ class DataPlane(object):
         """Forget the exports of an earlier run.
 
         A crash may have left its links and loop devices attached to our
-        files; the model re-exports what should be exported.
+        files, and half-made copies; the model re-exports what should be
+        exported.
         """
+        for folder in (self.volume_dir, self.snapshot_dir):
+            for name in os.listdir(folder):
+                if name.startswith(_PARTIAL_PREFIX):
+                    os.unlink(os.path.join(folder, name))
         for host in os.listdir(self.export_dir):
             host_dir = os.path.join(self.export_dir, host)
             if not os.path.isdir(host_dir) or os.path.islink(host_dir):
@@ -396,6 +463,87 @@ class DataPlane(object):
                 LOG.info('detached leftover %s', loop)
             except DataPlaneError as e:
                 LOG.warning('could not detach leftover %s: %s', loop, e)
+
+
+def _gib_bytes(size_gib):
+    """A size in GiB as bytes; only whole GiB (2.0 counts as 2)."""
+    if isinstance(size_gib, bool) or not float(size_gib).is_integer():
+        raise DataPlaneError('volume sizes are whole GiB, not %r'
+                             % (size_gib,))
+    return int(size_gib) * GiB
+
+
+def _sparse_copy(source, destination):
+    """Copy a file extent by extent, leaving its holes unallocated.
+
+    The copy is made under a temporary name and renamed into place, so a
+    failure (a full disk, a missing source) leaves nothing at
+    ``destination``. An existing ``destination`` is refused: a volume or
+    snapshot is never overwritten.
+    """
+    if os.path.exists(destination):
+        raise DataPlaneError('%s already exists' % destination)
+    partial = os.path.join(os.path.dirname(destination), '%s%s' % (
+        _PARTIAL_PREFIX, os.path.basename(destination)))
+    try:
+        src = os.open(source, os.O_RDONLY)
+    except FileNotFoundError:
+        raise DataPlaneError('%s does not exist' % source)
+    try:
+        dst = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            size = os.fstat(src).st_size
+            for start, end in _data_extents(src, size):
+                _copy_range(src, dst, start, end)
+            os.ftruncate(dst, size)
+        finally:
+            os.close(dst)
+        os.replace(partial, destination)
+    except BaseException:
+        _remove_file(partial)
+        raise
+    finally:
+        os.close(src)
+
+
+def _data_extents(fd, size):
+    """``(start, end)`` of every allocated region of an open file."""
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(fd, offset, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno == errno.ENXIO:
+                return  # only a hole from offset to the end
+            raise
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        yield start, end
+        offset = end
+
+
+def _copy_range(src, dst, start, end):
+    """Copy bytes [start, end) to the same offsets of ``dst``."""
+    offset = start
+    while offset < end:
+        count = min(end - offset, _COPY_CHUNK)
+        try:
+            # In the kernel, without passing the bytes through here.
+            copied = os.copy_file_range(src, dst, count, offset, offset)
+        except OSError as e:
+            if e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL,
+                               errno.EOPNOTSUPP):
+                raise
+            copied = os.pwrite(dst, os.pread(src, count, offset), offset)
+        if copied == 0:
+            raise DataPlaneError('source ended while being copied')
+        offset += copied
+
+
+def _remove_file(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _replace_symlink(target, link):

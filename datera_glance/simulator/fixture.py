@@ -49,9 +49,9 @@ class SimulatorProcess(object):
     :param serve_options: further ``serve`` options by their Python names:
         ``port``, ``http_port`` (default 0: free ports), ``bind``,
         ``username``, ``password``, ``sw_version``, ``key_ttl``,
-        ``resize_seconds``, ``data_ips`` (list or comma-separated string),
-        ``export_owner`` (``"user[:group]"`` or ``(uid, gid)``),
-        ``log_level``.
+        ``resize_seconds``, ``snapshot_seconds``, ``data_ips`` (list or
+        comma-separated string), ``export_owner`` (``"user[:group]"`` or
+        ``(uid, gid)``), ``log_level``.
 
     After :meth:`start`, the ready line's fields are attributes:
     ``api_url``, ``http_url``, ``host``, ``port``, ``http_port``,

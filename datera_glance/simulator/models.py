@@ -1,11 +1,11 @@
 """State and rules of the simulated Datera EDF cluster.
 
 The model is the control plane: tenants, sessions, app instances with
-their storage instances and volumes, ACLs, initiators, initiator groups
-and app instance metadata. It keeps everything in SQLite inside the data
-directory, so a new model over the same directory sees everything an
-earlier one stored, and several threads (or processes) may use one data
-directory at once.
+their storage instances, volumes and volume snapshots, ACLs, initiators,
+initiator groups and app instance metadata. It keeps everything in SQLite
+inside the data directory, so a new model over the same directory sees
+everything an earlier one stored, and several threads (or processes) may
+use one data directory at once.
 
 It knows nothing of HTTP: callers pass plain values, get plain
 dictionaries shaped like the REST API's entities back, and see failures
@@ -14,8 +14,12 @@ exports is delegated to an injected data plane object with this
 interface::
 
     create_volume(volume_uuid, size_gib)
+    clone_volume(volume_uuid, source_volume_uuid)
     grow_volume(volume_uuid, size_gib)
     delete_volume(volume_uuid)
+    create_snapshot(snapshot_id, volume_uuid)
+    clone_snapshot(volume_uuid, snapshot_id)
+    delete_snapshot(snapshot_id)
     sync_exports(si_uuid, target_iqn, ips, volume_uuid, initiator_iqns)
     exported_initiators(si_uuid) -> set of IQNs
 
@@ -50,6 +54,32 @@ MAX_LIST_LIMIT = 1000
 
 _INITIATOR_PREFIX = '/initiators/'
 _GROUP_PREFIX = '/initiator_groups/'
+
+# App instance creation may copy one of these, named by its path; the new
+# app instance then gets storage instances and volumes like the source's.
+CLONE_SOURCES = ('clone_src', 'clone_volume_src', 'clone_snapshot_src')
+# A clone of one volume (or snapshot) gets one storage instance holding
+# one volume, named as the cluster names them (and OpenStack's drivers
+# name their own).
+CLONE_SI_NAME = 'storage-1'
+CLONE_VOLUME_NAME = 'volume-1'
+_AI_REF = r'^/app_instances/(?P<ai>[^/]+)'
+_VOLUME_REF = (_AI_REF + r'/storage_instances/(?P<si>[^/]+)'
+               r'/volumes/(?P<vol>[^/]+)')
+_CLONE_REF_RES = {
+    'clone_src': re.compile(_AI_REF + '$'),
+    'clone_volume_src': re.compile(_VOLUME_REF + '$'),
+    'clone_snapshot_src': re.compile(_VOLUME_REF +
+                                     r'/snapshots/(?P<ts>[^/]+)$'),
+}
+# What the cluster's schema says of each clone source's path.
+_CLONE_REF_HELP = {
+    'clone_src': 'Must be a valid path to an app instance',
+    'clone_volume_src': 'Must be a valid path to a volume',
+    'clone_snapshot_src': 'Must be a valid path to a snapshot',
+}
+SNAPSHOT_CREATING = 'creating'
+SNAPSHOT_AVAILABLE = 'available'
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -212,10 +242,22 @@ class _NullDataPlane(object):
     def create_volume(self, volume_uuid, size_gib):
         pass
 
+    def clone_volume(self, volume_uuid, source_volume_uuid):
+        pass
+
     def grow_volume(self, volume_uuid, size_gib):
         pass
 
     def delete_volume(self, volume_uuid):
+        pass
+
+    def create_snapshot(self, snapshot_id, volume_uuid):
+        pass
+
+    def clone_snapshot(self, volume_uuid, snapshot_id):
+        pass
+
+    def delete_snapshot(self, snapshot_id):
         pass
 
     def sync_exports(self, si_uuid, target_iqn, ips, volume_uuid,
@@ -236,6 +278,10 @@ class Model(object):
     :param dataplane: the data plane object (see the module docstring);
         without one, exports are only remembered in memory.
     :param clock: a ``time.time``-like callable, replaceable in tests.
+    :param resize_seconds: how long a grown volume stays ``resizing``.
+    :param snapshot_seconds: how long a new volume snapshot stays
+        ``creating`` before it is ``available`` (its bytes are frozen at
+        once; clients still have to wait, as on a cluster).
 
     Every change runs in one SQLite write transaction (``BEGIN
     IMMEDIATE``) under a model-wide lock, and the data plane is called
@@ -248,7 +294,7 @@ class Model(object):
                  username='admin', password='password',
                  sw_version=DEFAULT_SW_VERSION, key_ttl=3600.0,
                  resize_seconds=1.0, data_ips=DEFAULT_DATA_IPS,
-                 system_name='datera-edf-sim'):
+                 system_name='datera-edf-sim', snapshot_seconds=0.5):
         self.data_dir = data_dir
         os.makedirs(data_dir, exist_ok=True)
         self.db_path = os.path.join(data_dir, DB_NAME)
@@ -259,6 +305,7 @@ class Model(object):
         self.sw_version = sw_version
         self.key_ttl = key_ttl
         self.resize_seconds = resize_seconds
+        self.snapshot_seconds = snapshot_seconds
         self.data_ips = list(data_ips)
         self.system_name = system_name
         self._local = threading.local()
@@ -268,7 +315,8 @@ class Model(object):
     # Configuration
 
     _SETTINGS = ('dataplane', 'username', 'password', 'sw_version',
-                 'key_ttl', 'resize_seconds', 'data_ips', 'system_name')
+                 'key_ttl', 'resize_seconds', 'data_ips', 'system_name',
+                 'snapshot_seconds')
 
     def configure(self, **settings):
         """Change settings given to the constructor.
@@ -596,18 +644,42 @@ class Model(object):
         raise NotFound('Volume %s does not exist in storage instance %s of '
                        'app instance %s' % (vol_name, si['name'], doc['id']))
 
+    @staticmethod
+    def _find_snapshot(doc, si, vol, timestamp):
+        for snap in vol.get('snapshots', []):
+            if snap['timestamp'] == timestamp:
+                return snap
+        raise NotFound('Snapshot %s does not exist for volume %s of storage '
+                       'instance %s of app instance %s'
+                       % (timestamp, vol['name'], si['name'], doc['id']))
+
     def _ai_path(self, doc):
         return '/app_instances/%s' % doc['id']
 
     def _si_path(self, doc, si):
         return '%s/storage_instances/%s' % (self._ai_path(doc), si['name'])
 
+    def _volume_path(self, doc, si, vol):
+        return '%s/volumes/%s' % (self._si_path(doc, si), vol['name'])
+
+    def _render_snapshot(self, doc, si, vol, snap):
+        ready = snap['ready_at'] <= self.clock()
+        return {
+            'tenant': doc['tenant'],
+            'path': '%s/snapshots/%s' % (self._volume_path(doc, si, vol),
+                                         snap['timestamp']),
+            'timestamp': snap['timestamp'],
+            'utc_ts': snap['utc_ts'],
+            'uuid': snap['uuid'],
+            'op_state': SNAPSHOT_AVAILABLE if ready else SNAPSHOT_CREATING,
+        }
+
     def _render_volume(self, doc, si, vol):
         resizing = (vol.get('resize_until') and
                     vol['resize_until'] > self.clock())
         rendered = {
             'tenant': doc['tenant'],
-            'path': '%s/volumes/%s' % (self._si_path(doc, si), vol['name']),
+            'path': self._volume_path(doc, si, vol),
             'name': vol['name'],
             'uuid': vol['uuid'],
             'size': vol['size'],
@@ -615,7 +687,8 @@ class Model(object):
             'placement_mode': vol['placement_mode'],
             'capacity_in_use': 0,
             'snapshot_policies': [],
-            'snapshots': [],
+            'snapshots': [self._render_snapshot(doc, si, vol, snap)
+                          for snap in vol.get('snapshots', [])],
             'op_state': 'resizing' if resizing else 'available',
             'availability_state': 'available',
             'active_storage_nodes': [{'path': self.storage_node_path()}],
@@ -761,21 +834,46 @@ class Model(object):
 
         With ``create_mode: openstack`` and a ``uuid``, that uuid becomes
         the id. Duplicate names (in the tenant) and ids give Conflict.
+
+        With one of :data:`CLONE_SOURCES` (``{"path": ...}`` naming an app
+        instance, a volume or a volume snapshot of the same tenant), the
+        app instance gets storage instances and volumes like the source's
+        (new uuids, the source's sizes), each holding a copy of the
+        source's bytes; a clone of one volume or snapshot has one
+        ``storage-1`` with one ``volume-1``. A path to nothing is Invalid.
         """
         tenant = normalize_tenant(tenant)
-        for unsupported in ('app_template', 'clone_src', 'clone_snapshot_src',
-                            'clone_volume_src'):
-            if unsupported in body:
-                raise Invalid('%s is not supported by the simulator'
-                              % unsupported)
+        if 'app_template' in body:
+            raise Invalid('app_template is not supported by the simulator')
+        clone_key = _clone_key(body)
+        doc = self._new_ai_doc(tenant, body)
+        if not clone_key:
+            fills = self._add_storage(doc, body.get('storage_instances', []))
+        with self._write() as db:
+            self._check_new_ai(db, doc)
+            if clone_key:
+                fills = self._add_clone_storage(db, doc, clone_key,
+                                                body[clone_key]['path'])
+            for si in doc['storage_instances']:
+                self._check_acl_refs(db, tenant, si['acl'])
+            self._check_capacity(db, sum(size for _, size, _ in fills))
+            db.execute('INSERT INTO app_instances VALUES (?, ?, ?, ?, ?)',
+                       (doc['id'], tenant, doc['name'],
+                        self._next_seq(db, 'app_instances'),
+                        json.dumps(doc)))
+            self._fill_volumes(fills)
+            return self._render_ai(doc)
+
+    @staticmethod
+    def _new_ai_doc(tenant, body):
+        """The stored form of a new app instance, without storage yet."""
         create_mode = body.get('create_mode', 'normal')
         given_uuid = body.get('uuid')
         if create_mode == 'openstack' and given_uuid:
             ai_id = given_uuid
         else:
             ai_id = str(uuid.uuid4())
-        acm = body.get('access_control_mode', 'deny_all')
-        doc = {
+        return {
             'tenant': tenant,
             'id': ai_id,
             'name': body['name'],
@@ -783,77 +881,174 @@ class Model(object):
             'descr': body.get('descr') or '',
             'create_mode': create_mode,
             'admin_state': 'offline',
-            'access_control_mode': acm,
+            'access_control_mode': body.get('access_control_mode',
+                                            'deny_all'),
             'metadata': {},
             'storage_instances': [],
         }
-        new_gib = 0
-        for si_body in body.get('storage_instances', []):
+
+    def _check_new_ai(self, db, doc):
+        if self._tenant_row(db, doc['tenant']) is None:
+            raise NotFound('Tenant %s does not exist' % doc['tenant'])
+        if db.execute('SELECT 1 FROM app_instances WHERE id=?',
+                      (doc['id'],)).fetchone():
+            raise Conflict('App instance with id %s already exists'
+                           % doc['id'])
+        if db.execute('SELECT 1 FROM app_instances WHERE tenant=? AND '
+                      'name=?', (doc['tenant'], doc['name'])).fetchone():
+            raise Conflict('App instance with name %s already exists'
+                           % doc['name'])
+
+    @staticmethod
+    def _new_si(name, access_control_mode, acl=None, ip_pool=None):
+        acl = acl or {}
+        return {
+            'name': name,
+            'uuid': str(uuid.uuid4()),
+            'iqn': IQN_PREFIX + secrets.token_hex(8),
+            'access_control_mode': access_control_mode,
+            'ip_pool': ip_pool or '/access_network_ip_pools/default',
+            'acl': {
+                'initiators': _unique(
+                    p['path'] for p in acl.get('initiators', [])),
+                'initiator_groups': _unique(
+                    p['path'] for p in acl.get('initiator_groups', [])),
+            },
+            'volumes': [],
+        }
+
+    @staticmethod
+    def _new_volume(name, size, replica_count=3, placement_mode='hybrid'):
+        return {
+            'name': name,
+            'uuid': str(uuid.uuid4()),
+            'size': whole_gib(size),
+            'replica_count': replica_count,
+            'placement_mode': placement_mode,
+            'resize_until': None,
+            'snapshots': [],
+        }
+
+    def _add_storage(self, doc, si_bodies):
+        """Add the storage a create body describes to a new app instance.
+
+        :returns: ``[(volume_uuid, size, None)]``: the volumes to create
+            empty (see :meth:`_fill_volumes`).
+        """
+        fills = []
+        for si_body in si_bodies:
             if any(si['name'] == si_body['name']
                    for si in doc['storage_instances']):
                 raise Invalid('Duplicate storage instance name %s'
                               % si_body['name'])
-            acl = si_body.get('acl_policy', {})
-            si = {
-                'name': si_body['name'],
-                'uuid': str(uuid.uuid4()),
-                'iqn': IQN_PREFIX + secrets.token_hex(8),
-                'access_control_mode': si_body.get('access_control_mode',
-                                                   acm),
-                'ip_pool': si_body.get('ip_pool', {}).get(
-                    'path', '/access_network_ip_pools/default'),
-                'acl': {
-                    'initiators': _unique(
-                        p['path'] for p in acl.get('initiators', [])),
-                    'initiator_groups': _unique(
-                        p['path'] for p in acl.get('initiator_groups', [])),
-                },
-                'volumes': [],
-            }
+            si = self._new_si(
+                si_body['name'],
+                si_body.get('access_control_mode',
+                            doc['access_control_mode']),
+                acl=si_body.get('acl_policy'),
+                ip_pool=si_body.get('ip_pool', {}).get('path'))
             for vol_body in si_body.get('volumes', []):
                 if any(v['name'] == vol_body['name'] for v in si['volumes']):
                     raise Invalid('Duplicate volume name %s'
                                   % vol_body['name'])
-                si['volumes'].append({
-                    'name': vol_body['name'],
-                    'uuid': str(uuid.uuid4()),
-                    'size': vol_body['size'],
-                    'replica_count': vol_body.get('replica_count', 3),
-                    'placement_mode': vol_body.get('placement_mode',
-                                                   'hybrid'),
-                    'resize_until': None,
-                })
-                new_gib += vol_body['size']
+                vol = self._new_volume(
+                    vol_body['name'], vol_body['size'],
+                    vol_body.get('replica_count', 3),
+                    vol_body.get('placement_mode', 'hybrid'))
+                si['volumes'].append(vol)
+                fills.append((vol['uuid'], vol['size'], None))
             doc['storage_instances'].append(si)
-        with self._write() as db:
-            if self._tenant_row(db, tenant) is None:
-                raise NotFound('Tenant %s does not exist' % tenant)
-            if db.execute('SELECT 1 FROM app_instances WHERE id=?',
-                          (ai_id,)).fetchone():
-                raise Conflict('App instance with id %s already exists'
-                               % ai_id)
-            if db.execute('SELECT 1 FROM app_instances WHERE tenant=? AND '
-                          'name=?', (tenant, doc['name'])).fetchone():
-                raise Conflict('App instance with name %s already exists'
-                               % doc['name'])
-            for si in doc['storage_instances']:
-                self._check_acl_refs(db, tenant, si['acl'])
-            self._check_capacity(db, new_gib)
-            db.execute('INSERT INTO app_instances VALUES (?, ?, ?, ?, ?)',
-                       (ai_id, tenant, doc['name'],
-                        self._next_seq(db, 'app_instances'),
-                        json.dumps(doc)))
-            created = []
-            try:
-                for si in doc['storage_instances']:
-                    for vol in si['volumes']:
-                        self.dataplane.create_volume(vol['uuid'], vol['size'])
-                        created.append(vol['uuid'])
-            except BaseException:
-                for volume_uuid in created:
-                    _best_effort(self.dataplane.delete_volume, volume_uuid)
-                raise
-            return self._render_ai(doc)
+        return fills
+
+    def _add_clone_storage(self, db, doc, clone_key, path):
+        """Give a new app instance storage like its clone source's.
+
+        :returns: ``[(volume_uuid, size, copy_of)]``, ``copy_of`` being
+            ``('volume', uuid)`` or ``('snapshot', id)``.
+        """
+        fills = []
+        for si_name, volumes in self._clone_layout(db, doc['tenant'],
+                                                   clone_key, path):
+            si = self._new_si(si_name, doc['access_control_mode'])
+            for vol_name, src_vol, size, copy_of in volumes:
+                vol = self._new_volume(vol_name, size,
+                                       src_vol['replica_count'],
+                                       src_vol['placement_mode'])
+                si['volumes'].append(vol)
+                fills.append((vol['uuid'], size, copy_of))
+            doc['storage_instances'].append(si)
+        return fills
+
+    def _clone_layout(self, db, tenant, clone_key, path):
+        """The storage a clone gets, and what each volume copies.
+
+        :returns: ``[(si_name, [(volume_name, source_volume, size,
+            copy_of)])]``.
+        """
+        if clone_key == 'clone_src':
+            source = self._clone_source(db, tenant, clone_key, path)
+            return [(si['name'], [(vol['name'], vol, vol['size'],
+                                   ('volume', vol['uuid']))
+                                  for vol in si['volumes']])
+                    for si in source['storage_instances']]
+        _si, vol, snap = self._clone_source(db, tenant, clone_key, path)
+        if snap is None:
+            copied = (vol, vol['size'], ('volume', vol['uuid']))
+        else:
+            # The volume as it was: a later grow is not in the snapshot.
+            copied = (vol, snap['size'], ('snapshot', snap['data_id']))
+        return [(CLONE_SI_NAME, [(CLONE_VOLUME_NAME,) + copied])]
+
+    def _clone_source(self, db, tenant, clone_key, path):
+        """What a clone source path names in the tenant.
+
+        :returns: the app instance's stored form for ``clone_src``, else
+            ``(si, volume, snapshot or None)``.
+        :raises Invalid: the path names nothing of its kind there (in the
+            cluster's words).
+        :raises Conflict: the snapshot is still being created.
+        """
+        match = _CLONE_REF_RES[clone_key].match(path)
+        try:
+            if not match:
+                raise NotFound(path)
+            source = self._load_ai(db, tenant, match.group('ai'))
+            if clone_key == 'clone_src':
+                return source
+            si = self._find_si(source, match.group('si'))
+            vol = self._find_volume(source, si, match.group('vol'))
+            snap = (self._find_snapshot(source, si, vol, match.group('ts'))
+                    if clone_key == 'clone_snapshot_src' else None)
+        except NotFound:
+            raise Invalid('Validation failed for %s: %s; %s does not exist '
+                          'in tenant %s' % (clone_key,
+                                            _CLONE_REF_HELP[clone_key],
+                                            path, tenant))
+        if snap is not None and snap['ready_at'] > self.clock():
+            raise Conflict('Snapshot %s is still %s; clone it once it is '
+                           '%s' % (path, SNAPSHOT_CREATING,
+                                   SNAPSHOT_AVAILABLE))
+        return si, vol, snap
+
+    def _fill_volumes(self, fills):
+        """Make the backing data of new volumes: empty or copied.
+
+        All or nothing: a failure deletes what was made before it.
+        """
+        made = []
+        try:
+            for volume_uuid, size, copy_of in fills:
+                if copy_of is None:
+                    self.dataplane.create_volume(volume_uuid, size)
+                elif copy_of[0] == 'volume':
+                    self.dataplane.clone_volume(volume_uuid, copy_of[1])
+                else:
+                    self.dataplane.clone_snapshot(volume_uuid, copy_of[1])
+                made.append(volume_uuid)
+        except BaseException:
+            for volume_uuid in made:
+                _best_effort(self.dataplane.delete_volume, volume_uuid)
+            raise
 
     def get_app_instance(self, tenant, ai_id):
         tenant = normalize_tenant(tenant)
@@ -927,6 +1122,8 @@ class Model(object):
             for si in doc['storage_instances']:
                 for vol in si['volumes']:
                     self.dataplane.delete_volume(vol['uuid'])
+                    for snap in vol.get('snapshots', []):
+                        self.dataplane.delete_snapshot(snap['data_id'])
             rendered['admin_state'] = 'offline'
             return rendered
 
@@ -1003,14 +1200,18 @@ class Model(object):
         """Grow a volume (never shrink) or change its replica/placement.
 
         A grow leaves ``op_state`` at ``resizing`` for ``resize_seconds``.
+        Reverting to a snapshot (``restore_point``) is Invalid rather than
+        silently ignored: the simulator does not do it.
         """
         tenant = normalize_tenant(tenant)
+        if 'restore_point' in body:
+            raise Invalid('Restoring a volume to a snapshot is not '
+                          'supported by the simulator')
         with self._write() as db:
-            doc = self._load_ai(db, tenant, ai_id)
-            si = self._find_si(doc, si_name)
-            vol = self._find_volume(doc, si, vol_name)
+            doc, si, vol = self._load_volume(db, tenant, ai_id, si_name,
+                                             vol_name)
             if 'size' in body and body['size'] != vol['size']:
-                size = body['size']
+                size = whole_gib(body['size'])
                 if size < vol['size']:
                     raise Invalid('Volume %s cannot shrink from %s GiB to %s '
                                   'GiB' % (vol_name, vol['size'], size))
@@ -1023,6 +1224,75 @@ class Model(object):
                     vol[field] = body[field]
             self._save_ai(db, doc)
             return self._render_volume(doc, si, vol)
+
+    # Volume snapshots
+
+    def _load_volume(self, db, tenant, ai_id, si_name, vol_name):
+        doc = self._load_ai(db, tenant, ai_id)
+        si = self._find_si(doc, si_name)
+        return doc, si, self._find_volume(doc, si, vol_name)
+
+    def create_volume_snapshot(self, tenant, ai_id, si_name, vol_name,
+                               snapshot_uuid=None):
+        """Freeze a copy of a volume's bytes now.
+
+        The snapshot is named by its ``timestamp`` (unique per volume);
+        it stays ``creating`` for ``snapshot_seconds``, then is
+        ``available``. A ``snapshot_uuid`` already used on the volume is
+        a Conflict.
+        """
+        tenant = normalize_tenant(tenant)
+        with self._write() as db:
+            doc, si, vol = self._load_volume(db, tenant, ai_id, si_name,
+                                             vol_name)
+            snapshots = vol.setdefault('snapshots', [])
+            if snapshot_uuid and any(s['uuid'] == snapshot_uuid
+                                     for s in snapshots):
+                raise Conflict('Snapshot with uuid %s already exists'
+                               % snapshot_uuid)
+            now = self.clock()
+            snap = dict(_snapshot_times(now, snapshots),
+                        uuid=snapshot_uuid or str(uuid.uuid4()),
+                        data_id=str(uuid.uuid4()), size=vol['size'],
+                        ready_at=now + self.snapshot_seconds)
+            snapshots.append(snap)
+            self._save_ai(db, doc)
+            self.dataplane.create_snapshot(snap['data_id'], vol['uuid'])
+            return self._render_snapshot(doc, si, vol, snap)
+
+    def list_volume_snapshots(self, tenant, ai_id, si_name, vol_name):
+        tenant = normalize_tenant(tenant)
+        sub = ('/app_instances/%s/storage_instances/%s/volumes/%s/snapshots'
+               % (ai_id, si_name, vol_name))
+        try:
+            doc, si, vol = self._load_volume(self._read(), tenant, ai_id,
+                                             si_name, vol_name)
+        except NotFound:
+            raise NoData(sub)
+        return [self._render_snapshot(doc, si, vol, snap)
+                for snap in vol.get('snapshots', [])]
+
+    def get_volume_snapshot(self, tenant, ai_id, si_name, vol_name,
+                            timestamp):
+        tenant = normalize_tenant(tenant)
+        doc, si, vol = self._load_volume(self._read(), tenant, ai_id,
+                                         si_name, vol_name)
+        snap = self._find_snapshot(doc, si, vol, timestamp)
+        return self._render_snapshot(doc, si, vol, snap)
+
+    def delete_volume_snapshot(self, tenant, ai_id, si_name, vol_name,
+                               timestamp):
+        """Delete a snapshot and its frozen copy; clones made of it stay."""
+        tenant = normalize_tenant(tenant)
+        with self._write() as db:
+            doc, si, vol = self._load_volume(db, tenant, ai_id, si_name,
+                                             vol_name)
+            snap = self._find_snapshot(doc, si, vol, timestamp)
+            rendered = self._render_snapshot(doc, si, vol, snap)
+            vol['snapshots'].remove(snap)
+            self._save_ai(db, doc)
+            self.dataplane.delete_snapshot(snap['data_id'])
+            return rendered
 
     # ACLs
 
@@ -1370,6 +1640,11 @@ class Model(object):
                         'name': v['name'],
                         'uuid': v['uuid'],
                         'size': v['size'],
+                        'snapshots': [
+                            {'timestamp': snap['timestamp'],
+                             'uuid': snap['uuid'],
+                             'data_id': snap['data_id']}
+                            for snap in v.get('snapshots', [])],
                         'op_state': self._render_volume(doc, si,
                                                         v)['op_state'],
                     } for v in si['volumes']],
@@ -1403,6 +1678,49 @@ class Model(object):
                 'SELECT COUNT(*) AS n FROM sessions WHERE expires IS NULL '
                 'OR expires > ?', (self.clock(),)).fetchone()['n'],
         }
+
+
+def whole_gib(size):
+    """A volume size as an integer number of GiB.
+
+    JSON clients may send ``2.0`` for 2 (the API's schema types sizes as
+    numbers); a fraction of a GiB is Invalid.
+    """
+    if isinstance(size, float):
+        if not size.is_integer():
+            raise Invalid('Volume size must be a whole number of GiB, not '
+                          '%s' % size)
+        return int(size)
+    return size
+
+
+def _clone_key(body):
+    """Which clone source a create body names (None: a plain create)."""
+    given = [key for key in CLONE_SOURCES if key in body]
+    if len(given) > 1:
+        raise Invalid('Only one of %s may be given' % ', '.join(given))
+    if given and 'storage_instances' in body:
+        raise Invalid('%s cannot be combined with storage_instances'
+                      % given[0])
+    return given[0] if given else None
+
+
+def _snapshot_times(now, existing):
+    """``timestamp`` and ``utc_ts`` of a snapshot taken at ``now``.
+
+    The cluster writes microseconds padded to nanoseconds
+    (``1575422318.143125000``); the timestamp names the snapshot in its
+    path, so one taken within the same microsecond as another moves on
+    by one.
+    """
+    taken = {snap['timestamp'] for snap in existing}
+    micros = int(round(now * 1000000))
+    while True:
+        seconds, fraction = divmod(micros, 1000000)
+        timestamp = '%d.%06d000' % (seconds, fraction)
+        if timestamp not in taken:
+            return {'timestamp': timestamp, 'utc_ts': str(seconds)}
+        micros += 1
 
 
 def _unique(items):

@@ -149,6 +149,8 @@ APP_INSTANCE_UPDATE = _object({
                           'items': STORAGE_INSTANCE_CREATE},
 })
 
+SNAPSHOT_CREATE = _object({'uuid': UUID})
+
 FORCE_DELETE = _object({'force': BOOLEAN})
 EMPTY = _object({})
 
@@ -239,6 +241,15 @@ def _entity(properties):
             'required': ['path'], 'additionalProperties': True}
 
 
+SNAPSHOT = _entity({
+    'timestamp': {'type': 'string',
+                  'pattern': r'^[0-9]+\.[0-9]{9}$'},
+    # Seconds, as text: clients read it with float().
+    'utc_ts': {'type': 'string', 'pattern': '^[0-9]+$'},
+    'uuid': UUID,
+    'op_state': {'enum': ['creating', 'available']},
+})
+
 VOLUME = _entity({
     'name': NAME,
     'uuid': {'type': 'string'},
@@ -253,7 +264,7 @@ VOLUME = _entity({
     'health': _HEALTH,
     'causes': _CAUSES,
     'active_storage_nodes': REFS,
-    'snapshots': {'type': 'array'},
+    'snapshots': {'type': 'array', 'items': SNAPSHOT},
     'snapshot_policies': {'type': 'array'},
 })
 
@@ -369,6 +380,8 @@ class Endpoint(object):
 AI_PATH = '/app_instances/:id'
 SI_PATH = AI_PATH + '/storage_instances/:storage_instance_name'
 VOLUME_PATH = SI_PATH + '/volumes/:volume_name'
+SNAPSHOTS_PATH = VOLUME_PATH + '/snapshots'
+SNAPSHOT_PATH = SNAPSHOTS_PATH + '/:timestamp'
 TENANT_PATH = ('/tenants/:tenant_path([A-Za-z0-9_-]+'
                '(?:/[.A-Za-z0-9_-]+)*)')
 
@@ -381,6 +394,7 @@ URL_PARAMS = {
     'name': NAME,
     'tenant_path': {'type': 'string'},
     'uuid': UUID,
+    'timestamp': {'type': 'string'},
 }
 
 ENDPOINTS = [
@@ -421,7 +435,9 @@ ENDPOINTS = [
     }),
     Endpoint('/app_instances', {
         'create': Op('Create an app instance with its storage instances '
-                     'and volumes', body=APP_INSTANCE_CREATE,
+                     'and volumes, or as a copy of clone_src, '
+                     'clone_volume_src or clone_snapshot_src',
+                     body=APP_INSTANCE_CREATE,
                      returns=APP_INSTANCE, entity='app_instance'),
         'read': Op('List app instances (filter, sort, offset, limit)',
                    body=LIST_QUERY, returns=APP_INSTANCE,
@@ -486,6 +502,19 @@ ENDPOINTS = [
         'read': Op('Show a volume', returns=VOLUME, entity='volume'),
         'update': Op('Grow a volume or change its placement',
                      body=VOLUME_UPDATE, returns=VOLUME, entity='volume'),
+    }),
+    Endpoint(SNAPSHOTS_PATH, {
+        'create': Op("Freeze a copy of the volume's bytes now",
+                     body=SNAPSHOT_CREATE, returns=SNAPSHOT,
+                     entity='snapshot'),
+        'read': Op("List the volume's snapshots", body=LIST_QUERY,
+                   returns=SNAPSHOT, entity='snapshot'),
+    }),
+    Endpoint(SNAPSHOT_PATH, {
+        'read': Op('Show one snapshot by its timestamp', returns=SNAPSHOT,
+                   entity='snapshot'),
+        'delete': Op('Delete a snapshot (clones made of it stay)',
+                     returns=SNAPSHOT, entity='snapshot'),
     }),
     Endpoint('/initiators', {
         'create': Op('Register an initiator', body=INITIATOR_CREATE_V22,

@@ -104,8 +104,8 @@ class Simulator(object):
         WSGI application; the REST layer's by default.
     :param api_options: passed to the REST application factory
         (``username``, ``password``, ``sw_version``, ``key_ttl``,
-        ``resize_seconds``, ``data_ips``); None values are left out so the
-        application's defaults apply.
+        ``resize_seconds``, ``snapshot_seconds``, ``data_ips``); None
+        values are left out so the application's defaults apply.
     """
 
     def __init__(self, data_dir, port=DEFAULT_PORT,

@@ -593,6 +593,16 @@ def test_get_offset_past_the_end_is_invalid(fakes):
         s.get(loc, offset=4)
 
 
+def _read_until_it_fails(store_, loc):
+    """(the chunks handed out, the BackendException that ended the read)"""
+    chunks, _ = store_.get(loc)
+    delivered = []
+    with pytest.raises(exceptions.BackendException) as exc:
+        for chunk in chunks:
+            delivered.append(chunk)
+    return delivered, exc
+
+
 def test_get_never_hands_out_a_chunk_that_changed_since_upload(fakes):
     edf_client, made = fakes
     data = os.urandom(64)
@@ -602,11 +612,7 @@ def test_get_never_hands_out_a_chunk_that_changed_since_upload(fakes):
     with open(edf_client.path(IMAGE_ID), 'r+b') as f:
         f.seek(40)
         f.write(bytes([data[40] ^ 1]))
-    chunks, _ = s.get(loc)
-    delivered = []
-    with pytest.raises(exceptions.BackendException) as exc:
-        for chunk in chunks:
-            delivered.append(chunk)
+    delivered, exc = _read_until_it_fails(s, loc)
     assert IMAGE_ID in str(exc.value)
     assert 'Chunk 2 (bytes 32 to 48)' in str(exc.value)
     # the chunks before it, and nothing of it
@@ -628,11 +634,7 @@ def test_get_of_corrupt_image_without_digests_raises_at_the_end(fakes):
     del edf_client.volumes[IMAGE_ID]['metadata']['chunk_digests']
     with open(edf_client.path(IMAGE_ID), 'r+b') as f:
         f.write(b'b')
-    chunks, _ = s.get(loc)
-    delivered = []
-    with pytest.raises(exceptions.BackendException) as exc:
-        for chunk in chunks:
-            delivered.append(chunk)
+    delivered, exc = _read_until_it_fails(s, loc)
     assert IMAGE_ID in str(exc.value)
     assert 'Checksum mismatch' in str(exc.value)
     # the last chunk was held back
