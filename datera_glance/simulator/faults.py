@@ -42,6 +42,8 @@ GET      /__sim__/state              the model's snapshot
 """
 
 import collections
+import io
+import json
 import logging
 import re
 import socket
@@ -394,18 +396,52 @@ class FaultInjector(object):
             self._log.append(entry)
 
 
+# Body fields an app instance create names its clone source with.
+CLONE_SOURCES = ('clone_volume_src', 'clone_snapshot_src', 'clone_src')
+
+
 def _log_entry(environ, method, path):
     version_match = _VERSION_PREFIX.match(path)
+    api_path = (path[version_match.end():] or '/'
+                if version_match else path)
     return {
         'time': time.time(),
         'method': method,
         'path': path,
-        'api_path': (path[version_match.end():] or '/'
-                     if version_match else path),
+        'api_path': api_path,
         'version': version_match.group(0)[1:] if version_match else None,
         'tenant': environ.get('HTTP_TENANT'),
         'status': None,
+        'clone': (_clone_source(environ)
+                  if method == 'POST' and
+                  api_path.rstrip('/') == '/app_instances' else None),
     }
+
+
+def _clone_source(environ):
+    """``{field: source path}`` of an app instance create that clones.
+
+    Only these fields are kept from a body: the log never holds what else
+    a request carries (a login's password). The body is read and put back
+    for the application.
+    """
+    try:
+        length = int(environ.get('CONTENT_LENGTH') or 0)
+    except ValueError:
+        return None
+    if length <= 0:
+        return None
+    data = environ['wsgi.input'].read(length)
+    environ['wsgi.input'] = io.BytesIO(data)
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    found = {key: (body[key] or {}).get('path')
+             for key in CLONE_SOURCES if isinstance(body.get(key), dict)}
+    return found or None
 
 
 def _json_response(start_response, code, body):

@@ -323,9 +323,11 @@ class SimulatorProcess(object):
         """The request log, oldest first.
 
         ``[{"method", "path", "api_path", "version", "tenant", "status",
-        "fault", "time"}]``: ``path`` is as sent (with ``/v2.x``),
+        "fault", "time", "clone"}]``: ``path`` is as sent (with ``/v2.x``),
         ``api_path`` without it; ``status`` is None for a dropped
-        connection.
+        connection; ``clone`` is, for an app instance create that clones,
+        ``{"clone_volume_src": <source path>}`` (or the snapshot's or app
+        instance's field), else None.
         """
         return self._admin('GET', '/requests')
 

@@ -119,7 +119,9 @@ def test_cinder_clones_an_image_the_store_wrote(sim, declare_size):
 
     assert outcome == {'result': [None, True], 'image_service_asked': []}
     # one server-side clone of the image's volume, no copy through a host
-    assert len(_creates(sim)) == 1
+    assert [r['clone'] for r in _creates(sim)] == [{
+        'clone_volume_src': '/app_instances/%s/storage_instances/storage-1/'
+                            'volumes/volume-1' % image_id}]
     ais = fx.app_instances(sim)
     clone = ais[volume['id']]
     assert clone['name'] == 'OS-from-image-' + volume['id']

@@ -344,6 +344,20 @@ def test_request_log_shows_clone_and_snapshot_calls(edf_sim, api):
         ('POST', '/app_instances', 201, ROOT),
         ('DELETE', snap.path, 200, ROOT),
     ]
+    # the create names its clone source; nothing else of a body is kept
+    assert [r['clone'] for r in edf_sim.requests()
+            if r['method'] != 'GET'] == [
+        None, {'clone_volume_src': vol.path}, None]
+
+
+def test_request_log_keeps_no_other_body_field(edf_sim, api):
+    edf_sim.clear_requests()
+    helpers.create_ai(api, size=1)
+    sdk_helpers.make_api(edf_sim)     # logs in: the body has the password
+    logged = repr(edf_sim.requests())
+    assert edf_sim.password not in logged
+    assert [r['clone'] for r in edf_sim.requests()] == [None] * len(
+        edf_sim.requests())
 
 
 def test_volume_snapshots_are_an_sdk_endpoint(api):
