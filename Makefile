@@ -9,7 +9,7 @@
 PYTHON ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
-LINT_PATHS := $(wildcard datera_glance tests benchmarks tools)
+LINT_PATHS := datera_glance datera_glance_dev datera-edf-sim tests benchmarks tools
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 # Debian packages the suite needs: losetup/blockdev (util-linux) for the
@@ -36,12 +36,13 @@ deps:
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
 
-$(STAMP): requirements.txt test-requirements.txt constraints.txt setup.cfg
+$(STAMP): requirements.txt test-requirements.txt constraints.txt setup.cfg \
+		datera-edf-sim/pyproject.toml
 	$(MAKE) deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt -r requirements.txt -r test-requirements.txt
-	$(BIN)/pip install -q -c constraints.txt --no-deps -e .
+	$(BIN)/pip install -q -c constraints.txt --no-deps -e . -e ./datera-edf-sim
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -89,7 +90,7 @@ docs: $(STAMP)
 	$(BIN)/python tools/gen_options_table.py --write README.rst
 
 demo: $(STAMP)
-	$(BIN)/python -m datera_glance.cmd.demo $(if $(KEEP),--keep,)
+	$(BIN)/python -m datera_glance_dev.demo $(if $(KEEP),--keep,)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

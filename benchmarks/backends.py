@@ -11,7 +11,7 @@ the way glance-api configures any backend::
     filesystem_store_datadir = <work dir>/file-store
 """
 
-from datera_glance.testing import stores
+from datera_glance_dev import stores
 
 
 def configure(conf, backends, default):

@@ -1,7 +1,7 @@
 """One real glance-api serving a Datera and a file backend side by side.
 
 glance-api is glance's own WSGI application under gunicorn, started by
-:class:`datera_glance.testing.glance_api.GlanceApi` as the end-to-end
+:class:`datera_glance_dev.glance_api.GlanceApi` as the end-to-end
 tests start it (as this process's user, root in CI, with its database
 made once by ``glance-manage db_sync``), with
 
@@ -33,8 +33,8 @@ import requests
 
 from benchmarks import measure
 from benchmarks import stages
-from datera_glance.testing import glance_api
-from datera_glance.testing import polling
+from datera_glance_dev import glance_api
+from datera_glance_dev import polling
 
 DATERA = 'datera1'
 FILE = 'file1'

@@ -51,7 +51,7 @@ from benchmarks import measure
 from benchmarks import report
 from benchmarks import stages
 from benchmarks import store_ops
-from datera_glance.simulator import fixture
+from datera_edf_sim import fixture
 
 SWEEP_CHUNKS_MIB = (1, 2, 4, 8, 16, 32)
 

@@ -303,7 +303,12 @@ def _private_lock_path():
 
 
 def _setup_brick(settings):
-    """What os-brick needs before its first use (REFERENCE.md 7)."""
+    """What os-brick needs before its first use.
+
+    ``os_brick.setup()`` with the CONF that holds ``[oslo_concurrency]
+    lock_path`` (its iSCSI connector takes external locks there), and the
+    root helper its privsep context starts the daemon with.
+    """
     with _setup_lock:
         conf = cfg.CONF
         lock_path = settings.lock_path or conf.oslo_concurrency.lock_path
@@ -332,7 +337,8 @@ class Attachment:
             raise ValueError(_('mode must be rb or r+b, not %s') % mode)
         flags = os.O_RDONLY if mode == 'rb' else os.O_RDWR
         self._attacher._make_accessible(self.device_path, flags)
-        # os.open, not open(..., 'wb'): 'w' truncates (REFERENCE.md 3).
+        # os.open, not open(..., 'wb'): 'w' truncates, and the original
+        # driver's truncating open lost data on file-backed exports.
         fd = os.open(self.device_path, flags)
         return os.fdopen(fd, mode)
 

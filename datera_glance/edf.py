@@ -43,6 +43,7 @@ import requests.adapters
 
 from datera_glance.i18n import _
 from datera_glance import lifecycle
+from datera_glance import names
 from datera_glance.sdk_compat import dfs_sdk
 
 sdk_exc = dfs_sdk.exceptions
@@ -213,9 +214,7 @@ class _Connection(sdk_connection.ApiConnection):
 
     def _get_request_attrs(self, urlpath):
         protocol = 'http' if self._port == HTTP_PORT else 'https'
-        host = self._hostname
-        if ':' in host and not host.startswith('['):
-            host = '[%s]' % host    # IPv6 literal
+        host = names.uri_host(self._hostname)
         url = '%s://%s:%s/v%s/%s' % (protocol, host, self._port,
                                      self._version.strip('v'),
                                      urlpath.strip('/'))

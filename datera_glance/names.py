@@ -22,12 +22,17 @@ from oslo_utils import netutils
 ISCSI_PORT = 3260
 
 
+def uri_host(host):
+    """A host as a URL or URI writes it: IPv6 literals in brackets."""
+    return netutils.escape_ipv6(host.strip('[]'))
+
+
 def portal(ip, port=ISCSI_PORT):
     """The iSCSI portal of a data IP: ``10.0.0.5:3260``, ``[fd00::1]:3260``.
 
     As os-brick and iscsiadm write portals: IPv6 literals in brackets.
     """
-    return '%s:%d' % (netutils.escape_ipv6(ip.strip('[]')), port)
+    return '%s:%d' % (uri_host(ip), port)
 
 
 def export_link_name(ip, target_iqn, lun=0, port=ISCSI_PORT):

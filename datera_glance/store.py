@@ -46,6 +46,7 @@ from datera_glance import attach
 from datera_glance import edf
 from datera_glance.i18n import _
 from datera_glance import lifecycle
+from datera_glance import names
 from datera_glance import options
 from datera_glance import stream
 
@@ -79,11 +80,7 @@ _STATE_WORDS = {
 options.allow_default_store()
 
 
-def _uri_host(host):
-    """The host as it appears in a URI: IPv6 addresses in brackets."""
-    if ':' in host and not host.startswith('['):
-        return '[%s]' % host
-    return host
+_uri_host = names.uri_host
 
 
 class StoreLocation(location.StoreLocation):

@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from datera_glance.simulator import fixture
+from datera_edf_sim import fixture
 
 
 def can_use_block_devices():

@@ -2,9 +2,9 @@
 
 The SDK builds its URLs with the fixed ports 7717/7718; a simulator started
 by the fixture listens on free ports. :func:`make_api` installs an
-``ApiConnection`` subclass that uses the simulator's port, the way
-REFERENCE.md section 2 describes, and keeps the SDK's schema cache and
-logging private to the test.
+``ApiConnection`` subclass that uses the simulator's port (the SDK has no
+port setting), and keeps the SDK's schema cache and logging private to the
+test.
 """
 
 import os
@@ -33,7 +33,7 @@ def make_api(sim, version='v2.2', tenant=None, secure=True, ca_file=None,
              username=None, password=None, login=True, **kwargs):
     """A dfs_sdk API object for a running simulator.
 
-    :param sim: a :class:`datera_glance.simulator.fixture.SimulatorProcess`.
+    :param sim: a :class:`datera_edf_sim.fixture.SimulatorProcess`.
     :param version: ``'v2.1'`` or ``'v2.2'``.
     :param secure: HTTPS (verified against ``ca_file``, by default the
         simulator's CA) or plain HTTP.

@@ -26,9 +26,9 @@ import urllib.request
 
 import pytest
 
-from datera_glance.simulator import fixture as sim_fixture
-from datera_glance.testing import glance_api
-from datera_glance.testing import polling
+from datera_edf_sim import fixture as sim_fixture
+from datera_glance_dev import glance_api
+from datera_glance_dev import polling
 
 MiB = 1024 * 1024
 BACKEND = 'datera1'

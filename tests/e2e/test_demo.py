@@ -16,7 +16,7 @@ STEPS = ('start EDF simulator', 'start glance-api', 'generate image file',
 
 def test_demo_passes_every_step_and_leaves_nothing_running():
     result = subprocess.run(
-        [sys.executable, '-m', 'datera_glance.cmd.demo', '--size-mib', '24'],
+        [sys.executable, '-m', 'datera_glance_dev.demo', '--size-mib', '24'],
         capture_output=True, text=True, timeout=600,
         stdin=subprocess.DEVNULL)
     out = result.stdout
@@ -36,7 +36,7 @@ def test_ctrl_c_stops_everything_the_demo_started():
     # group, as Ctrl-C in a terminal does (the simulator and any glance
     # client get it too).
     proc = subprocess.Popen(
-        [sys.executable, '-m', 'datera_glance.cmd.demo', '--size-mib', '8'],
+        [sys.executable, '-m', 'datera_glance_dev.demo', '--size-mib', '8'],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         stdin=subprocess.DEVNULL, start_new_session=True)
     lines = []

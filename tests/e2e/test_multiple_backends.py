@@ -6,7 +6,7 @@ has its own option group, and images record the backend they live in.
 
 import pytest
 
-from datera_glance.testing import glance_api
+from datera_glance_dev import glance_api
 from tests.e2e import conftest
 
 MiB = conftest.MiB

@@ -1,7 +1,7 @@
 """glance-api as it is deployed: an unprivileged user, sudo and rootwrap.
 
 The test makes a service user, the README's sudoers rule and rootwrap
-files (:mod:`datera_glance.testing.unprivileged`), and runs a real
+files (:mod:`datera_glance_dev.unprivileged`), and runs a real
 glance-api as that user with the Datera store's default root helper
 layout: ``datera_glance_rootwrap_path = sudo <venv>/bin/glance-rootwrap``
 and a ``rootwrap.conf`` whose filters are the project's ``datera.filters``.
@@ -28,9 +28,9 @@ import uuid
 from glanceclient import exc as glance_exc
 import pytest
 
-from datera_glance.simulator import fixture as sim_fixture
-from datera_glance.testing import glance_api
-from datera_glance.testing import unprivileged
+from datera_edf_sim import fixture as sim_fixture
+from datera_glance_dev import glance_api
+from datera_glance_dev import unprivileged
 from tests.e2e import conftest
 
 MiB = conftest.MiB

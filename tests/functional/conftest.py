@@ -15,7 +15,7 @@ from glance_store import multi_backend
 from oslo_config import cfg
 import pytest
 
-from datera_glance.testing import stores
+from datera_glance_dev import stores
 
 BACKEND = 'fast'
 IMAGE_CHUNK = stores.IMAGE_BLOCK

@@ -17,7 +17,7 @@ import threading
 from glance_store import multi_backend
 from oslo_config import cfg
 
-from datera_glance.testing import stores
+from datera_glance_dev import stores
 
 
 def _halfway():

@@ -25,7 +25,7 @@ from oslo_config import cfg
 from oslo_utils import units
 import pytest
 
-from datera_glance.simulator import fixture as sim_fixture
+from datera_edf_sim import fixture as sim_fixture
 from tests.conftest import can_use_block_devices
 from tests.functional import conftest as fx
 

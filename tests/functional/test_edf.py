@@ -13,9 +13,9 @@ import uuid
 from glance_store import exceptions
 import pytest
 
+from datera_edf_sim import certs
+from datera_edf_sim import fixture
 from datera_glance import edf
-from datera_glance.simulator import certs
-from datera_glance.simulator import fixture
 
 TENANT = '/root/glance'
 

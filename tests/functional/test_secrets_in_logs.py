@@ -13,7 +13,7 @@ from oslo_config import cfg
 
 import pytest
 
-from datera_glance.simulator import fixture
+from datera_edf_sim import fixture
 from tests import conftest as top_conftest
 from tests.functional import conftest as fx
 

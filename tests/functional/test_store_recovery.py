@@ -25,7 +25,7 @@ from glance_store import multi_backend
 from oslo_config import cfg
 import pytest
 
-from datera_glance.testing import polling
+from datera_glance_dev import polling
 from tests.functional import conftest as fx
 from tests import sdk_helpers
 

@@ -96,8 +96,8 @@ import sys
 import tempfile
 import time
 
-from datera_glance.simulator import iscsi_target
-from datera_glance.testing import polling
+from datera_edf_sim import iscsi_target
+from datera_glance_dev import polling
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -652,7 +652,7 @@ def tgt_targets(control_port):
     """The targets of the tgtd on ``control_port``.
 
     Parsed as the simulator parses them
-    (:func:`datera_glance.simulator.iscsi_target.parse_show_targets`).
+    (:func:`datera_edf_sim.iscsi_target.parse_show_targets`).
     """
     return iscsi_target.parse_show_targets(
         tgtadm(control_port, '--op', 'show', '--mode', 'target'))

@@ -17,7 +17,7 @@ from glance_store import multi_backend
 from oslo_config import cfg
 import requests
 
-from datera_glance.testing import stores
+from datera_glance_dev import stores
 from tests.iscsi import fake_kernel as fk
 
 

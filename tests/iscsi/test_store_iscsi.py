@@ -23,10 +23,10 @@ from glance_store import multi_backend
 from oslo_config import cfg
 import pytest
 
+from datera_edf_sim import fixture as sim_fixture
+from datera_edf_sim import iscsi_target as iscsi_target_mod
 from datera_glance import attach
-from datera_glance.simulator import fixture as sim_fixture
-from datera_glance.simulator import iscsi_target as iscsi_target_mod
-from datera_glance.testing import stores
+from datera_glance_dev import stores
 from tests.iscsi import fake_kernel as fk
 
 HERE = os.path.dirname(os.path.abspath(__file__))

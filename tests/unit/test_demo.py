@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from datera_glance.cmd import demo
+from datera_glance_dev import demo
 
 TABLE = """\
 +------------------+----------------------------------------------------------------------------------+

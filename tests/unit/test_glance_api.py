@@ -4,8 +4,8 @@ import configparser
 
 import pytest
 
-from datera_glance.simulator import fixture
-from datera_glance.testing import glance_api
+from datera_edf_sim import fixture
+from datera_glance_dev import glance_api
 
 # Never started: only its ready-line attributes are used.
 SIM = fixture.SimulatorProcess('/sim')

@@ -1,13 +1,13 @@
 """The README's privilege recipe is the one the unprivileged e2e test runs.
 
 tests/e2e/test_unprivileged.py sets a host up with
-:mod:`datera_glance.testing.unprivileged`; the README shows the same
+:mod:`datera_glance_dev.unprivileged`; the README shows the same
 files for the ``glance`` user and a virtualenv in ``/opt/glance``.
 """
 
 import os
 
-from datera_glance.testing import unprivileged
+from datera_glance_dev import unprivileged
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))

@@ -14,7 +14,7 @@ from oslo_utils import units
 import pytest
 
 from datera_glance import stream
-from datera_glance.testing import polling
+from datera_glance_dev import polling
 
 
 class RecordingDevice(io.BytesIO):

@@ -1,7 +1,7 @@
 """Checks of what a store operation left behind, against a simulator.
 
 Reusable by any test that drives the Datera store against a
-:class:`~datera_glance.simulator.fixture.SimulatorProcess`: take a
+:class:`~datera_edf_sim.fixture.SimulatorProcess`: take a
 :func:`snapshot` before, run the operations, then ask :func:`leaks` what is
 left that should not be (app instances, ACL entries, initiators, export
 links, loop devices, lock files), :func:`stored_image_problems` whether an
@@ -24,7 +24,7 @@ import time
 
 import requests
 
-from datera_glance.simulator import fixture
+from datera_edf_sim import fixture
 
 ROOT_TENANT = '/root'
 _ZERO_BLOCK = bytes(1024 * 1024)

@@ -46,8 +46,8 @@ from oslo_concurrency import lockutils  # noqa: F401
 from oslo_config import cfg
 from oslo_utils import units
 
-from datera_glance.simulator import fixture
-from datera_glance.testing import stores
+from datera_edf_sim import fixture
+from datera_glance_dev import stores
 from tests import conftest as top_conftest
 from tests.functional.reliability import checks
 

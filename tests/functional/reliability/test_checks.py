@@ -6,7 +6,7 @@ check that sees nothing is known to be able to see something.
 
 import os
 
-from datera_glance.testing import stores
+from datera_glance_dev import stores
 from tests.functional.reliability import checks
 from tests.functional.simulator import helpers
 from tests import sdk_helpers

@@ -47,8 +47,8 @@ from oslo_config import cfg
 from oslo_utils import units
 import pytest
 
-from datera_glance.simulator import fixture
-from datera_glance.testing import polling
+from datera_edf_sim import fixture
+from datera_glance_dev import polling
 from tests import conftest as top_conftest
 from tests.functional import conftest as fx
 from tests.functional.reliability import checks

@@ -9,10 +9,10 @@ import threading
 import pytest
 from werkzeug import serving
 
+from datera_edf_sim import app as app_mod
+from datera_edf_sim import models
 from datera_glance.sdk_compat import connection as sdk_connection
 from datera_glance.sdk_compat import dfs_sdk
-from datera_glance.simulator import app as app_mod
-from datera_glance.simulator import models
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))

@@ -4,7 +4,7 @@ import os
 import subprocess
 import uuid
 
-from datera_glance.testing import polling
+from datera_glance_dev import polling
 
 HOST1 = 'iqn.1993-08.org.debian:01:host1'
 HOST2 = 'iqn.1993-08.org.debian:01:host2'

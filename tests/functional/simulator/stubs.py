@@ -5,7 +5,7 @@ import threading
 
 import flask
 
-from datera_glance.simulator import server
+from datera_edf_sim import server
 
 
 class NotFound(LookupError):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from datera_glance.simulator import models
+from datera_edf_sim import models
 from tests.functional.simulator import api_helpers as h
 
 T = '/root/glance'

@@ -10,8 +10,8 @@ tests skip, saying so, where it is absent.
 import jsonschema
 import pytest
 
-from datera_glance.simulator import apidoc
-from datera_glance.simulator import schemas
+from datera_edf_sim import apidoc
+from datera_edf_sim import schemas
 from tests.functional.simulator import api_helpers as h
 
 TENANT = '/root/glance'

@@ -8,7 +8,7 @@ from cryptography import x509
 import pytest
 import requests
 
-from datera_glance.simulator import certs
+from datera_edf_sim import certs
 from tests.functional.simulator import stubs
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from datera_glance.simulator import cli
+from datera_edf_sim import cli
 from tests.functional.simulator import helpers
 from tests.functional.simulator.helpers import HOST1
 from tests import sdk_helpers

@@ -15,9 +15,9 @@ import uuid
 import jsonschema
 import pytest
 
+from datera_edf_sim import fixture
+from datera_edf_sim import schemas
 from datera_glance.sdk_compat import exceptions
-from datera_glance.simulator import fixture
-from datera_glance.simulator import schemas
 from tests.functional.simulator import api_helpers
 from tests.functional.simulator import helpers
 from tests.functional.simulator.helpers import GiB

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from datera_glance.simulator import dataplane
+from datera_edf_sim import dataplane
 
 GiB = 1024 ** 3
 TARGET = 'iqn.2013-05.com.daterainc:tc:01:sn:0123456789abcdef'

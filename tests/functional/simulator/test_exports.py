@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from datera_glance.simulator import fixture
+from datera_edf_sim import fixture
 from tests.functional.simulator import helpers
 from tests.functional.simulator.helpers import HOST1
 from tests.functional.simulator.helpers import HOST2

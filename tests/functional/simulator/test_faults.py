@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from datera_glance.simulator import faults
+from datera_edf_sim import faults
 from tests.functional.simulator import helpers
 from tests.functional.simulator import stubs
 

@@ -21,10 +21,10 @@ import sys
 
 import pytest
 
-from datera_glance.simulator import dataplane
-from datera_glance.simulator import fixture
-from datera_glance.simulator import iscsi_target
-from datera_glance.testing import polling
+from datera_edf_sim import dataplane
+from datera_edf_sim import fixture
+from datera_edf_sim import iscsi_target
+from datera_glance_dev import polling
 from tests.functional.simulator import helpers
 from tests.functional.simulator.helpers import HOST1
 from tests.functional.simulator.helpers import HOST2
@@ -482,7 +482,7 @@ def test_a_simulator_killed_with_sigkill_takes_tgtd_along(sim, api):
 def test_serve_without_tgtd_says_so(tmp_path):
     env = dict(os.environ, PATH=str(tmp_path))  # no tgtd there
     proc = subprocess.run(
-        [sys.executable, '-m', 'datera_glance.simulator.cli', 'serve',
+        [sys.executable, '-m', 'datera_edf_sim.cli', 'serve',
          '--data-dir', str(tmp_path / 'sim'), '--port', '0',
          '--http-port', '0', '--iscsi-target'],
         stdin=subprocess.DEVNULL, capture_output=True, text=True,

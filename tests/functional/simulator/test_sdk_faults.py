@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from datera_edf_sim import fixture
 from datera_glance.sdk_compat import exceptions
-from datera_glance.simulator import fixture
 from tests.functional.simulator import helpers
 from tests import sdk_helpers
 

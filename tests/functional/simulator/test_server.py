@@ -7,9 +7,9 @@ import socket
 import pytest
 import requests
 
+from datera_edf_sim import certs
+from datera_edf_sim import fixture
 from datera_glance.sdk_compat import exceptions
-from datera_glance.simulator import certs
-from datera_glance.simulator import fixture
 from tests.functional.simulator import helpers
 from tests import sdk_helpers
 

@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from datera_glance.simulator import cli
+from datera_edf_sim import cli
 
 
 def _siginfo(signo):

@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from datera_glance.simulator import dataplane
-from datera_glance.simulator import models
+from datera_edf_sim import dataplane
+from datera_edf_sim import models
 from tests.functional.simulator import api_helpers as h
 
 GiB = 1024 ** 3

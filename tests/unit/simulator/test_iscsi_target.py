@@ -8,10 +8,10 @@ import random
 
 import pytest
 
-from datera_glance.simulator import cli
-from datera_glance.simulator import dataplane
-from datera_glance.simulator import fixture
-from datera_glance.simulator import iscsi_target
+from datera_edf_sim import cli
+from datera_edf_sim import dataplane
+from datera_edf_sim import fixture
+from datera_edf_sim import iscsi_target
 
 HOST1 = 'iqn.1993-08.org.debian:01:host1'
 HOST2 = 'iqn.1993-08.org.debian:01:host2'

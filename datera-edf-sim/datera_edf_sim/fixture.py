@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """Run a Datera EDF simulator in a subprocess, for tests and demos.
 
 ::
@@ -8,7 +20,7 @@
         ...
         assert [r for r in sim.requests() if r['method'] == 'POST']
 
-The simulator is ``python -m datera_glance.simulator.cli serve`` run with
+The simulator is ``python -m datera_edf_sim.cli serve`` run with
 the same interpreter, so it works from a virtualenv without its scripts on
 PATH. Its log goes to ``<data_dir>/simulator.log``.
 """
@@ -75,7 +87,7 @@ class SimulatorProcess(object):
 
     def command(self):
         """The command line that runs this simulator."""
-        cmd = [sys.executable, '-m', 'datera_glance.simulator.cli', 'serve',
+        cmd = [sys.executable, '-m', 'datera_edf_sim.cli', 'serve',
                '--data-dir', self.data_dir, '--watch-stdin']
         if self.block_devices:
             cmd.append('--block-devices')

@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """The simulated cluster's data plane: volume files and per-host exports.
 
 Each volume is a sparse file ``<data_dir>/volumes/<volume-uuid>.img``; each
@@ -13,7 +25,7 @@ The link points at the backing file or, with block devices, at a loop
 device attached to it. A host "attaches" a volume by opening that link,
 which is what the driver does here instead of an iSCSI login.
 
-With an iSCSI target (:mod:`datera_glance.simulator.iscsi_target`), every
+With an iSCSI target (:mod:`datera_edf_sim.iscsi_target`), every
 export is also mirrored into a real tgtd: the storage instance's target
 IQN, LUN 1 backed by the volume's file, an ACL of the same initiators.
 
@@ -33,7 +45,7 @@ import subprocess
 import threading
 import uuid
 
-from datera_glance import names
+from datera_edf_sim import naming as names
 
 LOG = logging.getLogger(__name__)
 
@@ -59,7 +71,7 @@ def export_link_name(ip, target_iqn):
 
     This is the name udev gives the device of an iSCSI session, so a driver
     can compute it the same way on a real cluster and here; the driver's
-    own definition (:mod:`datera_glance.names`), IPv6 portals bracketed.
+    own definition (``datera_glance.names``), IPv6 portals bracketed.
     """
     return names.export_link_name(ip, target_iqn, port=ISCSI_PORT)
 
@@ -94,7 +106,7 @@ class DataPlane(object):
         this process's own user. What was handed over is given back when
         the last host's export goes.
     :param iscsi_target: a started
-        :class:`~datera_glance.simulator.iscsi_target.TgtTarget` to mirror
+        :class:`~datera_edf_sim.iscsi_target.TgtTarget` to mirror
         every export into (targets follow exports, grows and deletes); the
         data plane owns it from now on and stops it in :meth:`close`.
         None: links only.

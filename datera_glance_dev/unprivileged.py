@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """A glance-api host set up as the README's deployment recipe says.
 
 glance-api runs as an unprivileged service user. os-brick's privileged
@@ -29,8 +41,7 @@ import uuid
 
 #: The project's rootwrap filters, as shipped in the source tree.
 FILTERS_FILE = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))),
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     'etc', 'glance', 'rootwrap.d', 'datera.filters')
 
 #: Where distributions look for commands, after the virtualenv's bin.

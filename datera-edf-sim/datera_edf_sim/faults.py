@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """Fault injection and request observation for the simulator.
 
 :class:`FaultInjector` is WSGI middleware around the REST application. It
@@ -475,7 +487,7 @@ def _drop_connection(environ):
 
 
 def _make_admin_app(injector):
-    admin = flask.Flask('datera_glance.simulator.admin')
+    admin = flask.Flask('datera_edf_sim.admin')
     bp = flask.Blueprint('sim_admin', __name__, url_prefix=ADMIN_PREFIX)
 
     def model():

@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """The simulator's REST API: a Flask application over the model.
 
 This layer only parses requests, checks the session key and the tenant
@@ -34,9 +46,9 @@ import flask
 import jsonschema
 from werkzeug import exceptions as http_exceptions
 
-from datera_glance.simulator import apidoc
-from datera_glance.simulator import models
-from datera_glance.simulator import schemas
+from datera_edf_sim import apidoc
+from datera_edf_sim import models
+from datera_edf_sim import schemas
 
 LOG = logging.getLogger(__name__)
 

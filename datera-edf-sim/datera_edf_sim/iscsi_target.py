@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """A real iSCSI target behind the simulator's exports: one ``tgtd`` each.
 
 With it, what the REST API says about an exported storage instance is
@@ -60,7 +72,7 @@ Design
   tgtd ignores SIGTERM), waits, and kills it if it is still there.
 
 Every command is an argument list; a failure raises :class:`TgtError`
-(a :class:`~datera_glance.simulator.dataplane.DataPlaneError`) with
+(a :class:`~datera_edf_sim.dataplane.DataPlaneError`) with
 tgtadm's own message. This needs root (tgtd's IPC directory is
 ``/var/run/tgtd``).
 """
@@ -80,8 +92,8 @@ import subprocess
 import threading
 import time
 
-from datera_glance import names
-from datera_glance.simulator import dataplane
+from datera_edf_sim import dataplane
+from datera_edf_sim import naming as names
 
 LOG = logging.getLogger(__name__)
 

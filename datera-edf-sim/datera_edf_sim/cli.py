@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """``datera-edf-sim``: run a Datera EDF simulator or show its state.
 
 ``datera-edf-sim serve --data-dir DIR`` serves until SIGTERM or SIGINT and,
@@ -24,9 +36,9 @@ import threading
 
 import prettytable
 
-from datera_glance.simulator import dataplane
-from datera_glance.simulator import models
-from datera_glance.simulator import server
+from datera_edf_sim import dataplane
+from datera_edf_sim import models
+from datera_edf_sim import server
 
 LOG = logging.getLogger(__name__)
 

@@ -1,10 +1,22 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """The simulator process: model, data plane, fault injection, HTTPS + HTTP.
 
 :class:`Simulator` puts the parts together and serves them with two
 threaded werkzeug servers, one with TLS (the cluster's port 7718) and one
 without (7717), each in its own thread. ``datera-edf-sim serve`` runs one
 until SIGTERM or SIGINT. Optionally its exports are also served by a real
-iSCSI target (:mod:`datera_glance.simulator.iscsi_target`).
+iSCSI target (:mod:`datera_edf_sim.iscsi_target`).
 """
 
 import json
@@ -15,10 +27,10 @@ import threading
 
 from werkzeug import serving
 
-from datera_glance.simulator import certs
-from datera_glance.simulator import dataplane as dataplane_mod
-from datera_glance.simulator import faults
-from datera_glance.simulator import iscsi_target as iscsi_target_mod
+from datera_edf_sim import certs
+from datera_edf_sim import dataplane as dataplane_mod
+from datera_edf_sim import faults
+from datera_edf_sim import iscsi_target as iscsi_target_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -42,7 +54,7 @@ STOP_GRACE = 10
 
 def state_path(data_dir):
     """Where the control-plane state of a data directory lives."""
-    from datera_glance.simulator import models
+    from datera_edf_sim import models
     return os.path.join(data_dir, models.DB_NAME)
 
 
@@ -301,7 +313,7 @@ def _url_host(host):
 def _make_model(data_dir, dataplane, api_options):
     # The REST layer (model and application) is imported only here and in
     # _make_app, so the transport can be tested over stand-ins.
-    from datera_glance.simulator import models
+    from datera_edf_sim import models
     model = models.Model(data_dir, dataplane=dataplane, **api_options)
     # The data plane starts with nothing exported; rebuild the exports the
     # stored state calls for (online app instances and their ACLs).
@@ -310,5 +322,5 @@ def _make_model(data_dir, dataplane, api_options):
 
 
 def _make_app(model, dataplane, api_options):
-    from datera_glance.simulator import app as app_mod
+    from datera_edf_sim import app as app_mod
     return app_mod.create_app(model, dataplane=dataplane, **api_options)

@@ -1,3 +1,15 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
 """A real glance-api in a private folder, for end-to-end tests and the demo.
 
 glance-api no longer runs standalone: it is a WSGI application
@@ -9,7 +21,7 @@ application with gunicorn on a free port of 127.0.0.1 and stops it again.
 It is the glance and glance_store from PyPI, unpatched, finding the driver
 through its ``glance_store.drivers`` entry point exactly as an operator's
 glance-api does. The application is glance's own, loaded through
-:mod:`datera_glance.testing.wsgi`, which only makes SQLite transactions
+:mod:`datera_glance_dev.wsgi`, which only makes SQLite transactions
 wait for each other instead of failing under concurrent requests.
 
 Two layouts are supported, the two that operators use:
@@ -22,14 +34,14 @@ Two layouts are supported, the two that operators use:
   the original Datera driver's README configured it.
 
 There is no keystone: a small paste filter
-(:mod:`datera_glance.testing.noauth`) gives every request an admin context
+(:mod:`datera_glance_dev.noauth`) gives every request an admin context
 in a fixed project, and ``policy.yaml`` maps every glance policy to the
 empty rule so that context is let through.
 
 os-brick's privileged calls go through oslo.privsep. In production its
 daemon is started through sudo and rootwrap. A glance-api given a ``user``
 runs as that user and does exactly that, with the root helper of the
-store's options (:mod:`datera_glance.testing.unprivileged` sets up the
+store's options (:mod:`datera_glance_dev.unprivileged` sets up the
 sudoers and rootwrap files); otherwise it runs as this process's user, and
 as root the ``[privsep_osbrick] helper_command`` starts the same
 ``privsep-helper`` directly.
@@ -51,7 +63,10 @@ import time
 import urllib.error
 import urllib.request
 
-from datera_glance.testing import gunicorn_conf
+from datera_glance_dev import gunicorn_conf
+
+#: The checkout that holds this harness (never installed on a host).
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: The pipeline glance ships, reduced to what runs without keystone: the
 #: ``noauth`` filter gives each request an admin context in a fixed project.
@@ -85,7 +100,7 @@ disable_by_file_path = {healthcheck_disable}
 paste.filter_factory = glance.api.middleware.version_negotiation:VersionNegotiationFilter.factory
 
 [filter:noauth]
-paste.filter_factory = datera_glance.testing.noauth:filter_factory
+paste.filter_factory = datera_glance_dev.noauth:filter_factory
 
 [filter:cors]
 paste.filter_factory = oslo_middleware.cors:filter_factory
@@ -132,7 +147,7 @@ def datera_backend(sim, name='datera1', **options):
     """A Datera store using the simulator ``sim``.
 
     ``sim`` is a running
-    :class:`datera_glance.simulator.fixture.SimulatorProcess`; its
+    :class:`datera_edf_sim.fixture.SimulatorProcess`; its
     ``store_options()`` make the store talk HTTPS to it, verified with the
     simulator's CA, and attach volumes with the ``local`` transport
     through the simulator's exports.
@@ -396,6 +411,11 @@ class GlanceApi:
 
     def _env(self):
         env = dict(os.environ)
+        # The harness (the noauth filter, the WSGI wrapper, gunicorn's
+        # settings) is not installed: glance-api finds it in the checkout.
+        env['PYTHONPATH'] = os.pathsep.join(
+            [REPO_ROOT] + [p for p in env.get('PYTHONPATH', '').split(
+                os.pathsep) if p])
         env['OS_GLANCE_CONFIG_DIR'] = self.config_dir
         env['PATH'] = self.bindir + os.pathsep + env.get('PATH', '')
         env['PYTHONUNBUFFERED'] = '1'
@@ -433,10 +453,10 @@ class GlanceApi:
             '--timeout', '600', '--graceful-timeout', '10',
             '--error-logfile', '-', '--access-logfile', '-',
             '--name', 'glance-api',
-            '--config', 'python:datera_glance.testing.gunicorn_conf',
+            '--config', 'python:datera_glance_dev.gunicorn_conf',
             # glance.wsgi.api:application, with SQLite made safe for
             # concurrent requests.
-            'datera_glance.testing.wsgi:application',
+            'datera_glance_dev.wsgi:application',
         ]
         env = self._env()
         if self.stop_with_parent:

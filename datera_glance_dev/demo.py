@@ -1,4 +1,16 @@
-"""``python -m datera_glance.cmd.demo [--keep]``: the Datera store, end to end.
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""``python -m datera_glance_dev.demo [--keep]``: the Datera store, end to end.
 
 What ``make demo`` runs. It starts the Datera EDF simulator (HTTPS, verified
 with the simulator's own CA) and a real glance-api (glance from PyPI under
@@ -35,7 +47,7 @@ import threading
 import time
 import urllib.request
 
-from datera_glance.testing import glance_api
+from datera_glance_dev import glance_api
 
 BACKEND = 'datera1'
 MiB = 1024 * 1024
@@ -197,7 +209,7 @@ def app_instances(sim):
 def sim_status_text(sim):
     """What ``datera-edf-sim status`` prints for the simulator."""
     result = subprocess.run(
-        [sys.executable, '-m', 'datera_glance.simulator.cli', 'status',
+        [sys.executable, '-m', 'datera_edf_sim.cli', 'status',
          '--data-dir', sim.data_dir], capture_output=True, text=True)
     if result.returncode:
         raise DemoFailure('datera-edf-sim status failed: %s' % result.stderr)
@@ -217,7 +229,7 @@ def KeptSimulator(data_dir, **options):
     The fixture's simulator stops itself when its parent goes away, which
     is what tests want; ``--keep`` wants the opposite.
     """
-    from datera_glance.simulator import fixture
+    from datera_edf_sim import fixture
 
     class _Kept(fixture.SimulatorProcess):
         def command(self):
@@ -284,7 +296,7 @@ class Demo:
         self.report.say(sim_status_text(self.sim).rstrip())
 
     def start_simulator(self):
-        from datera_glance.simulator import fixture
+        from datera_edf_sim import fixture
         # Loop devices when root can make them, as a real volume would be.
         block = os.geteuid() == 0 and shutil.which('losetup') is not None
         factory = (KeptSimulator if self.keep
@@ -411,7 +423,7 @@ class Demo:
         say()
         say('The services stay up (--keep). Use them with:')
         say('  %s image-list' % ' '.join(self.api.glance_command()))
-        say('  %s -m datera_glance.simulator.cli status --data-dir %s'
+        say('  %s -m datera_edf_sim.cli status --data-dir %s'
             % (sys.executable, self.sim.data_dir))
         say('glance-api config %s, log %s'
             % (self.api.config_dir, self.api.log_file))
@@ -437,7 +449,7 @@ def _interrupt(signum, frame):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog='python -m datera_glance.cmd.demo',
+        prog='python -m datera_glance_dev.demo',
         description='Run glance-api with the Datera store against the EDF '
                     'simulator and exercise it with the glance CLI.')
     parser.add_argument('--keep', action='store_true',
