@@ -33,9 +33,6 @@ services stay up and the ``glance`` command line to use them is printed.
 
 import argparse
 import contextlib
-import functools
-import hashlib
-import http.server
 import json
 import os
 import shutil
@@ -43,11 +40,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
 from datera_glance_dev import glance_api
+from datera_glance_dev import images
 
 BACKEND = 'datera1'
 MiB = 1024 * 1024
@@ -77,26 +74,6 @@ def parse_table(text):
         elif key is not None:
             values[key] += cells[1]
     return values
-
-
-def file_digests(path):
-    """(md5, sha512) hex digests of a file."""
-    md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
-    with open(path, 'rb') as f:
-        for block in iter(functools.partial(f.read, 4 * MiB), b''):
-            md5.update(block)
-            sha512.update(block)
-    return md5.hexdigest(), sha512.hexdigest()
-
-
-def write_random_file(path, size):
-    """Write ``size`` bytes of random data (incompressible, no zero runs)."""
-    with open(path, 'wb') as f:
-        left = size
-        while left:
-            n = min(left, 8 * MiB)
-            f.write(os.urandom(n))
-            left -= n
 
 
 def default_chunk_size():
@@ -143,44 +120,6 @@ class Report:
     def fail(self, error):
         self.failed = True
         self.say(' FAIL %-32s %s' % (self.current, error))
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, fmt, *args):
-        pass
-
-
-@contextlib.contextmanager
-def http_server(folder):
-    """Serve ``folder`` over HTTP on a free port of 127.0.0.1."""
-    handler = functools.partial(QuietHandler, directory=folder)
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def wait_for_status(api, image_id, wanted, timeout=300):
-    """Poll ``glance image-show`` until the image reaches ``wanted``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        image = parse_table(api.run_glance('image-show', image_id).stdout)
-        status = image.get('status')
-        if status == wanted:
-            return image
-        if status in ('killed', 'deleted') or (
-                status == 'queued' and image.get('os_glance_failed_import')):
-            raise DemoFailure('image %s went %s (failed import: %s)' % (
-                image_id, status, image.get('os_glance_failed_import')))
-        if time.monotonic() > deadline:
-            raise DemoFailure('image %s still %s after %ss'
-                              % (image_id, status, timeout))
-        time.sleep(0.5)
 
 
 def check_image(image, md5, sha512, size):
@@ -258,6 +197,7 @@ class Demo:
         self.image_id = None
         self.import_id = None
         self.source_port = None
+        self.source_url = None
 
     def run(self):
         """Run every step in order; the first failure raises."""
@@ -310,8 +250,9 @@ class Demo:
 
     def start_glance_api(self):
         os.makedirs(self.files)
-        server = self.stack.enter_context(http_server(self.files))
-        self.source_port = server.server_address[1]
+        self.source_url = self.stack.enter_context(
+            images.serve_folder(self.files))
+        self.source_port = int(self.source_url.rsplit(':', 1)[1])
         backend = glance_api.datera_backend(self.sim, name=BACKEND)
         self.api = glance_api.GlanceApi(
             os.path.join(self.work_dir, 'glance'), [backend], debug=False,
@@ -328,11 +269,11 @@ class Demo:
 
     def generate_file(self):
         self.chunk = default_chunk_size()
-        write_random_file(self.path, self.size)
-        self.digests = file_digests(self.path)
+        images.ImageData(self.size, seed=1).write_to(self.path)
+        self.digests = images.file_digests(self.path)
         # No size: the time is the generator's, not the store's.
         chunks = -(-self.size // self.chunk)
-        return None, '%s of random data, %d chunks of %s' % (
+        return None, '%s of incompressible data, %d chunks of %s' % (
             human(self.size), chunks, human(self.chunk))
 
     def create_image(self):
@@ -360,7 +301,7 @@ class Demo:
         out_path = os.path.join(self.work_dir, 'downloaded.raw')
         self.api.run_glance('image-download', '--file', out_path,
                             self.image_id)
-        got = file_digests(out_path)
+        got = images.file_digests(out_path)
         os.unlink(out_path)
         if got != self.digests:
             raise DemoFailure('downloaded data differs: md5 %s' % got[0])
@@ -368,17 +309,28 @@ class Demo:
 
     def import_image(self):
         import_path = os.path.join(self.files, 'imported.raw')
-        write_random_file(import_path, self.import_size)
-        digests = file_digests(import_path)
-        url = 'http://127.0.0.1:%d/imported.raw' % self.source_port
+        images.ImageData(self.import_size, seed=2).write_to(import_path)
+        digests = images.file_digests(import_path)
+        url = self.source_url + '/imported.raw'
         out = self.api.run_glance(
             'image-create-via-import', '--name', 'demo-import',
             '--disk-format', 'raw', '--container-format', 'bare',
             '--import-method', 'web-download', '--uri', url).stdout
         self.import_id = parse_table(out).get('id')
-        check_image(wait_for_status(self.api, self.import_id, 'active'),
-                    *digests, self.import_size)
+        check_image(self.wait_until_active(self.import_id), *digests,
+                    self.import_size)
         return self.import_size, 'web-download from %s' % url
+
+    def wait_until_active(self, image_id, timeout=300):
+        """The image once ``glance image-show`` says it is active."""
+        def show(image_id):
+            return parse_table(
+                self.api.run_glance('image-show', image_id).stdout)
+        try:
+            return images.wait_for_status(show, image_id, 'active',
+                                          timeout=timeout)
+        except AssertionError as e:     # ImportFailed too
+            raise DemoFailure(str(e)) from e
 
     def ranged_download(self):
         # A range across the first chunk boundary.

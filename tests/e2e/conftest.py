@@ -14,20 +14,15 @@ Tests create their own images and check the simulator for their own app
 instances only, so they do not depend on each other's leftovers.
 """
 
-import functools
-import hashlib
-import http.server
-import io
 import os
-import random
 import shutil
-import threading
 import urllib.request
 
 import pytest
 
 from datera_edf_sim import fixture as sim_fixture
 from datera_glance_dev import glance_api
+from datera_glance_dev import images
 from datera_glance_dev import polling
 
 MiB = 1024 * 1024
@@ -43,77 +38,7 @@ def use_block_devices():
 wait_for = polling.wait_for
 
 
-class ImageData:
-    """Deterministic, incompressible image contents of any size.
-
-    Every MiB differs (it starts with its own index), so data read from
-    the wrong offset never matches by accident, yet the contents cost no
-    time to produce.
-    """
-
-    def __init__(self, size, seed=0):
-        self.size = size
-        self._base = random.Random(seed).randbytes(MiB)
-
-    def block(self, index):
-        return index.to_bytes(8, 'big') + self._base[8:]
-
-    def chunks(self):
-        """The contents as a generator of 1 MiB pieces."""
-        left, index = self.size, 0
-        while left:
-            data = self.block(index)[:left]
-            yield data
-            left -= len(data)
-            index += 1
-
-    def read(self, offset, length):
-        out = bytearray()
-        while length > 0 and offset < self.size:
-            index, skip = divmod(offset, MiB)
-            piece = self.block(index)[skip:skip + length]
-            piece = piece[:self.size - offset]
-            out += piece
-            offset += len(piece)
-            length -= len(piece)
-        return bytes(out)
-
-    def bytes(self):
-        return b''.join(self.chunks())
-
-    def file(self):
-        """A file object streaming the contents (what glanceclient reads)."""
-        return _ImageDataReader(self)
-
-    @functools.cached_property
-    def digests(self):
-        """(md5, sha512) hex digests, as glance records them."""
-        md5, sha512 = hashlib.md5(usedforsecurity=False), hashlib.sha512()
-        for piece in self.chunks():
-            md5.update(piece)
-            sha512.update(piece)
-        return md5.hexdigest(), sha512.hexdigest()
-
-    def write_to(self, path):
-        with open(path, 'wb') as f:
-            for piece in self.chunks():
-                f.write(piece)
-        return path
-
-
-class _ImageDataReader(io.RawIOBase):
-    def __init__(self, data):
-        self.data = data
-        self.offset = 0
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        piece = self.data.read(self.offset, len(buffer))
-        buffer[:len(piece)] = piece
-        self.offset += len(piece)
-        return len(piece)
+ImageData = images.ImageData
 
 
 class Deployment:
@@ -155,17 +80,11 @@ class Deployment:
         return self.client().images.get(image_id)
 
     def wait_for_status(self, image_id, status, timeout=60):
-        def reached():
-            image = self.image(image_id)
-            if image['status'] == status:
-                return image
-            failed = image.get('os_glance_failed_import')
-            if failed:
-                raise AssertionError('import failed: %s\n%s'
-                                     % (failed, self.api.log_tail()))
-            return None
-        return wait_for(reached, timeout=timeout,
-                        message='image %s %s' % (image_id, status))
+        try:
+            return images.wait_for_status(self.image, image_id, status,
+                                          timeout=timeout)
+        except images.ImportFailed as e:
+            raise AssertionError('%s\n%s' % (e, self.api.log_tail()))
 
     def download(self, image_id, **headers):
         """GET the image's data; returns (status, headers, body)."""
@@ -234,19 +153,8 @@ def simulator(tmp_path_factory):
 def file_server(tmp_path_factory):
     """A local HTTP server for web-download imports: (folder, base URL)."""
     folder = str(tmp_path_factory.mktemp('http-files'))
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, fmt, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0), functools.partial(Quiet, directory=folder))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield folder, 'http://127.0.0.1:%d' % server.server_address[1]
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with images.serve_folder(folder) as base_url:
+        yield folder, base_url
 
 
 def start_deployment(name, sim, work_dir, db_template, file_server=None,
