@@ -12,6 +12,19 @@
 
 """A simulated Datera EDF cluster for tests, demos and benchmarks.
 
-``models`` holds the control plane's state and rules, ``app`` serves it as
-the v2.1/v2.2 REST API, ``schemas`` and ``apidoc`` describe that API.
+The REST API is laid out as moto lays out a service:
+
+- ``models``: the control plane's state and rules, one module per
+  resource (tenants, app instances, storage, snapshots...);
+- ``responses``: the request handlers and the answer formats;
+- ``urls``: which handler serves each endpoint and operation;
+- ``exceptions``: the errors, with their HTTP status and Datera name;
+- ``app``: the Flask application putting these together;
+- ``schemas`` and ``apidoc`` describe the API.
+
+Around it: ``dataplane`` (volume files, loop devices, export links) and
+``iscsi_target``; ``faults`` (fault injection, request log) and ``admin``
+(the ``/__sim__`` API driving it); ``server`` and ``cli`` run it all,
+``fixture`` runs it in a subprocess for tests; ``defaults`` holds every
+default setting.
 """

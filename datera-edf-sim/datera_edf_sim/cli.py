@@ -37,6 +37,7 @@ import threading
 import prettytable
 
 from datera_edf_sim import dataplane
+from datera_edf_sim import defaults
 from datera_edf_sim import models
 from datera_edf_sim import server
 
@@ -98,14 +99,14 @@ def build_parser():
         'serve', help='serve the REST API (HTTPS and HTTP) until stopped')
     serve.add_argument('--data-dir', required=True,
                        help='state, volumes, exports and TLS files')
-    serve.add_argument('--port', type=_port, default=server.DEFAULT_PORT,
+    serve.add_argument('--port', type=_port, default=defaults.PORT,
                        help='HTTPS port, 0 picks a free one (default '
                             '%(default)s)')
     serve.add_argument('--http-port', type=_port,
-                       default=server.DEFAULT_HTTP_PORT,
+                       default=defaults.HTTP_PORT,
                        help='HTTP port, 0 picks a free one (default '
                             '%(default)s)')
-    serve.add_argument('--bind', default=server.DEFAULT_BIND,
+    serve.add_argument('--bind', default=defaults.BIND,
                        help='listen address (default %(default)s)')
     serve.add_argument('--block-devices', action='store_true',
                        help='export loop devices instead of files '
@@ -124,10 +125,11 @@ def build_parser():
                             'data IPs (default: two fresh loopback '
                             'addresses 127.x.y.1 and 127.x.y.2). Needs root '
                             'and tgtd (Debian package tgt)')
-    serve.add_argument('--username', default=server.DEFAULT_USERNAME)
-    serve.add_argument('--password', default=server.DEFAULT_PASSWORD)
+    serve.add_argument('--username', default=defaults.USERNAME)
+    serve.add_argument('--password', default=defaults.PASSWORD)
     serve.add_argument('--sw-version',
-                       help='the system sw_version, e.g. 3.3.5.0')
+                       help='the system sw_version, e.g. %s'
+                            % defaults.SW_VERSION)
     serve.add_argument('--key-ttl', type=float,
                        help='seconds a login key stays valid')
     serve.add_argument('--resize-seconds', type=float,
@@ -137,7 +139,7 @@ def build_parser():
                             'creating state')
     serve.add_argument('--data-ips', type=_csv,
                        help='comma-separated iSCSI portal addresses, '
-                            'e.g. 127.0.0.1,127.0.0.2')
+                            'e.g. %s' % ','.join(defaults.DATA_IPS))
     serve.add_argument('--watch-stdin', action='store_true',
                        help='stop when stdin reaches end of file (the '
                             'parent that holds the pipe exited)')

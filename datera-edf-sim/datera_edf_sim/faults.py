@@ -32,25 +32,10 @@ matching a method and a path pattern:
 A failure or latency rule may first let ``skip`` matching requests
 through, so that a test can hit the k-th call of a kind, not the next.
 
-Tests and benchmarks drive it through an admin API under ``/__sim__/``, a
-prefix the real API does not use; those calls are neither logged nor
-faulted:
-
-=======  ==========================  =====================================
-POST     /__sim__/faults             ``{"method", "path_pattern", "count",
-                                     "kind", "skip", "ai_id", "tenant"}``
-DELETE   /__sim__/faults             clear faults and latency rules
-POST     /__sim__/latency            ``{"seconds", "method", "path_pattern",
-                                     "count", "skip"}``
-POST     /__sim__/wait_idle          ``{"timeout"}``: wait until no other
-                                     request is being handled
-POST     /__sim__/expire_keys        every session key becomes invalid
-POST     /__sim__/force_offline      ``{"tenant", "ai_id"}``
-PUT      /__sim__/capacity           ``{"gib"}`` (null: unlimited)
-GET      /__sim__/requests           the request log
-DELETE   /__sim__/requests           empty the request log
-GET      /__sim__/state              the model's snapshot
-=======  ==========================  =====================================
+Tests and benchmarks drive it through the admin API
+(:mod:`datera_edf_sim.admin`) under ``/__sim__/``, a prefix the real API
+does not use; the injector hands those requests to it, and they are
+neither logged nor faulted.
 """
 
 import collections
@@ -64,33 +49,29 @@ import time
 
 import flask
 
+from datera_edf_sim import admin
+from datera_edf_sim import defaults
+from datera_edf_sim import exceptions
+
 LOG = logging.getLogger(__name__)
 
-ADMIN_PREFIX = '/__sim__'
 # Answers instead of the cluster's.
 FAILURE_KINDS = ('503', '500', 'drop', 'drop_after')
 # Done to the cluster just before the request, which then runs normally.
 ACTION_KINDS = ('expire_keys', 'force_offline', 'full')
 FAULT_KINDS = FAILURE_KINDS + ACTION_KINDS
-DEFAULT_LOG_SIZE = 100000
 
 _VERSION_PREFIX = re.compile(r'^/v\d+(?:\.\d+)?(?=/|$)')
 _AI_IN_PATH = re.compile(r'/app_instances/([^/?]+)')
 
-# The SDK retries any 503; a real cluster sends one while it is busy.
-_503_BODY = {
-    'name': 'ServiceUnavailableError',
-    'code': 503,
-    'http': 503,
-    'message': 'The service is temporarily unavailable, please retry later',
-}
-# Deliberately not the "REST server is still initializing" message, which
-# the SDK would retry: an injected 500 is a plain internal error.
-_500_BODY = {
-    'name': 'InternalError',
-    'code': 500,
-    'http': 500,
-    'message': 'Internal server error (injected fault)',
+# What the failure kinds '503' and '500' answer. The SDK retries any 503;
+# a real cluster sends one while it is busy.
+_INJECTED_ERRORS = {
+    '503': exceptions.ServiceUnavailable(
+        'The service is temporarily unavailable, please retry later'),
+    # Deliberately not the "REST server is still initializing" message,
+    # which the SDK would retry: an injected 500 is a plain internal error.
+    '500': exceptions.InternalError('Internal server error (injected fault)'),
 }
 
 
@@ -199,7 +180,8 @@ class FaultInjector(object):
     :param log_size: how many requests the log keeps (oldest dropped).
     """
 
-    def __init__(self, app, model=None, log_size=DEFAULT_LOG_SIZE):
+    def __init__(self, app, model=None,
+                 log_size=defaults.REQUEST_LOG_SIZE):
         self.app = app
         self.model = model
         self._lock = threading.Lock()
@@ -208,7 +190,7 @@ class FaultInjector(object):
         self._failures = []
         self._latencies = []
         self._log = collections.deque(maxlen=log_size)
-        self._admin = _make_admin_app(self)
+        self._admin = admin.make_app(self)
 
     # Python API (the admin API calls these too)
 
@@ -303,7 +285,8 @@ class FaultInjector(object):
 
     def _handle(self, environ, start_response):
         path = environ.get('PATH_INFO', '') or '/'
-        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + '/'):
+        if (path == admin.ADMIN_PREFIX or
+                path.startswith(admin.ADMIN_PREFIX + '/')):
             return self._admin(environ, start_response)
 
         method = environ.get('REQUEST_METHOD', 'GET').upper()
@@ -317,11 +300,12 @@ class FaultInjector(object):
         if failure and failure.kind in ACTION_KINDS:
             self._act(failure, method, path, environ)
 
-        if failure and failure.kind in ('503', '500'):
-            body = _503_BODY if failure.kind == '503' else _500_BODY
-            entry['status'] = int(failure.kind)
+        if failure and failure.kind in _INJECTED_ERRORS:
+            error = _INJECTED_ERRORS[failure.kind]
+            entry['status'] = error.status
             self._record(entry)
-            return _json_response(start_response, int(failure.kind), body)
+            return _json_response(start_response, error.status,
+                                  error.body())
 
         if failure and failure.kind == 'drop':
             self._record(entry)
@@ -390,7 +374,7 @@ class FaultInjector(object):
                     LOG.info('force_offline: no app instance in %s', path)
                     return
                 tenant = (failure.tenant or environ.get('HTTP_TENANT') or
-                          '/root')
+                          defaults.ROOT_TENANT)
                 self.model.force_offline(tenant, ai_id)
                 LOG.info('forced app instance %s of %s offline', ai_id,
                          tenant)
@@ -484,141 +468,3 @@ def _drop_connection(environ):
     # werkzeug handles a connection error raised by the application as a
     # client that went away: no answer, no traceback in the log.
     raise ConnectionAbortedError('connection dropped (injected fault)')
-
-
-def _make_admin_app(injector):
-    admin = flask.Flask('datera_edf_sim.admin')
-    bp = flask.Blueprint('sim_admin', __name__, url_prefix=ADMIN_PREFIX)
-
-    def model():
-        if injector.model is None:
-            flask.abort(flask.make_response(
-                flask.jsonify(message='no model behind this injector'), 501))
-        return injector.model
-
-    def body():
-        data = flask.request.get_json(force=True, silent=True)
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            flask.abort(flask.make_response(
-                flask.jsonify(message='body must be a JSON object'), 400))
-        return data
-
-    @admin.errorhandler(ValueError)
-    @admin.errorhandler(re.error)
-    def bad_request(e):
-        return flask.jsonify(message=str(e)), 400
-
-    @admin.errorhandler(404)
-    def not_found(e):
-        return flask.jsonify(message='no such admin call'), 404
-
-    @admin.errorhandler(405)
-    def wrong_method(e):
-        return flask.jsonify(message='method not allowed'), 405
-
-    @bp.route('/faults', methods=['GET'])
-    def list_faults():
-        return flask.jsonify(injector.faults())
-
-    @bp.route('/faults', methods=['POST'])
-    def add_fault():
-        data = body()
-        if 'path_pattern' not in data:
-            raise ValueError('path_pattern is required')
-        injector.fail_next(data.get('method'), data['path_pattern'],
-                           count=data.get('count', 1),
-                           kind=str(data.get('kind', '503')),
-                           skip=data.get('skip') or 0,
-                           ai_id=data.get('ai_id'),
-                           tenant=data.get('tenant'))
-        return flask.jsonify(injector.faults()), 201
-
-    @bp.route('/faults', methods=['DELETE'])
-    def clear_faults():
-        injector.clear_faults()
-        return flask.jsonify(injector.faults())
-
-    @bp.route('/latency', methods=['POST'])
-    def add_latency():
-        data = body()
-        if 'seconds' not in data:
-            raise ValueError('seconds is required')
-        injector.add_latency(data['seconds'], data.get('method'),
-                             data.get('path_pattern'),
-                             count=data.get('count'),
-                             skip=data.get('skip') or 0)
-        return flask.jsonify(injector.faults()), 201
-
-    @bp.route('/wait_idle', methods=['POST'])
-    def wait_idle():
-        timeout = body().get('timeout', 30)
-        if (not isinstance(timeout, (int, float)) or
-                isinstance(timeout, bool) or timeout < 0):
-            raise ValueError('timeout must be a non-negative number')
-        # This admin call is in flight itself.
-        return flask.jsonify({'idle': injector.wait_idle(timeout,
-                                                         ignore=1)})
-
-    @bp.route('/expire_keys', methods=['POST'])
-    def expire_keys():
-        _call_model(model().expire_all_keys)
-        return flask.jsonify({})
-
-    @bp.route('/force_offline', methods=['POST'])
-    def force_offline():
-        data = body()
-        if not data.get('ai_id'):
-            raise ValueError('ai_id is required')
-        result = _call_model(model().force_offline,
-                             data.get('tenant') or '/root', data['ai_id'])
-        return flask.jsonify(result if isinstance(result, dict) else {})
-
-    @bp.route('/capacity', methods=['PUT'])
-    def set_capacity():
-        data = body()
-        gib = data.get('gib')
-        if gib is not None and (not isinstance(gib, (int, float))
-                                or isinstance(gib, bool) or gib < 0):
-            raise ValueError('gib must be a non-negative number or null')
-        _call_model(model().set_capacity, gib)
-        return flask.jsonify({'gib': gib})
-
-    @bp.route('/requests', methods=['GET'])
-    def get_requests():
-        return flask.jsonify(injector.requests())
-
-    @bp.route('/requests', methods=['DELETE'])
-    def clear_requests():
-        injector.clear_requests()
-        return flask.jsonify([])
-
-    @bp.route('/state', methods=['GET'])
-    def state():
-        return flask.jsonify(model().snapshot())
-
-    admin.register_blueprint(bp)
-    return admin
-
-
-# HTTP status of the model's domain errors, by class name so this module
-# does not depend on the model (see models.ModelError).
-_ERROR_STATUS = {'NotFound': 404, 'Conflict': 409, 'Invalid': 422,
-                 'BadRequest': 400, 'AuthError': 401}
-
-
-def _call_model(func, *args):
-    """Call the model, answering its domain errors with their status."""
-    try:
-        return func(*args)
-    except Exception as e:
-        for cls in type(e).__mro__:
-            if cls.__name__ in _ERROR_STATUS:
-                flask.abort(flask.make_response(flask.jsonify(
-                    message=getattr(e, 'message', str(e))),
-                    _ERROR_STATUS[cls.__name__]))
-        if isinstance(e, LookupError):
-            flask.abort(flask.make_response(
-                flask.jsonify(message=str(e)), 404))
-        raise

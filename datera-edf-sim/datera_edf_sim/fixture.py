@@ -38,6 +38,8 @@ import time
 
 import requests as requests_lib
 
+from datera_edf_sim import defaults
+
 LOG_FILE = 'simulator.log'
 START_TIMEOUT = 60
 STOP_TIMEOUT = 30
@@ -322,7 +324,7 @@ class SimulatorProcess(object):
         """Invalidate every login key now (clients get 401 and re-login)."""
         self._admin('POST', '/expire_keys')
 
-    def force_offline(self, ai_id, tenant='/root'):
+    def force_offline(self, ai_id, tenant=defaults.ROOT_TENANT):
         """Take an app instance offline as an admin or other host would."""
         return self._admin('POST', '/force_offline',
                            {'tenant': tenant, 'ai_id': ai_id})

@@ -27,18 +27,15 @@ import threading
 
 from werkzeug import serving
 
+from datera_edf_sim import admin
 from datera_edf_sim import certs
 from datera_edf_sim import dataplane as dataplane_mod
+from datera_edf_sim import defaults
 from datera_edf_sim import faults
 from datera_edf_sim import iscsi_target as iscsi_target_mod
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_PORT = 7718
-DEFAULT_HTTP_PORT = 7717
-DEFAULT_BIND = '127.0.0.1'
-DEFAULT_USERNAME = 'admin'
-DEFAULT_PASSWORD = 'password'
 EXPORT_DIR = 'exports'
 TLS_DIR = 'tls'
 # tgtd's output, with the iSCSI target.
@@ -120,8 +117,8 @@ class Simulator(object):
         values are left out so the application's defaults apply.
     """
 
-    def __init__(self, data_dir, port=DEFAULT_PORT,
-                 http_port=DEFAULT_HTTP_PORT, bind=DEFAULT_BIND,
+    def __init__(self, data_dir, port=defaults.PORT,
+                 http_port=defaults.HTTP_PORT, bind=defaults.BIND,
                  block_devices=False, export_owner=None, iscsi_target=False,
                  model_factory=None, app_factory=None, **api_options):
         self.data_dir = os.path.abspath(data_dir)
@@ -133,8 +130,8 @@ class Simulator(object):
         self._requested_ports = (port, http_port)
         self.api_options = {k: v for k, v in api_options.items()
                             if v is not None}
-        self.api_options.setdefault('username', DEFAULT_USERNAME)
-        self.api_options.setdefault('password', DEFAULT_PASSWORD)
+        self.api_options.setdefault('username', defaults.USERNAME)
+        self.api_options.setdefault('password', defaults.PASSWORD)
         self._model_factory = model_factory or _make_model
         self._app_factory = app_factory or _make_app
         self.model = None
@@ -263,7 +260,7 @@ class Simulator(object):
             'data_dir': self.data_dir,
             'username': self.api_options['username'],
             'password': self.api_options['password'],
-            'admin_url': http_url + faults.ADMIN_PREFIX,
+            'admin_url': http_url + admin.ADMIN_PREFIX,
             'block_devices': self.block_devices,
             'export_owner': (list(self.export_owner) if self.export_owner
                              is not None else None),

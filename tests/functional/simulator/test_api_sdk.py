@@ -127,8 +127,8 @@ def test_list_filters_and_pages(api):
 
 def test_list_pages_through_everything_with_a_small_server_page(
         api, monkeypatch):
-    from datera_edf_sim import models
-    monkeypatch.setattr(models, 'DEFAULT_LIST_LIMIT', 2)
+    from datera_edf_sim.models import listing
+    monkeypatch.setattr(listing, 'DEFAULT_LIST_LIMIT', 2)
     ids = ['00000000-0000-4000-8000-%012d' % i for i in range(5)]
     for ai_id in ids:
         _create_tenant_and_ai(api, ai_id=ai_id, name='OS-IMAGE-%s' % ai_id)
