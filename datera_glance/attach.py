@@ -37,13 +37,13 @@ import fcntl
 import functools
 import hashlib
 import json
+import operator
 import os
 import shlex
 import socket
 import stat
 import tempfile
 import threading
-import time
 import uuid
 
 from glance_store import exceptions
@@ -56,6 +56,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_privsep import daemon as priv_daemon
 from oslo_privsep import priv_context
+import tenacity
 
 from datera_glance.i18n import _
 from datera_glance import names
@@ -231,17 +232,20 @@ class LocalTransport(Transport):
 
     def connect(self, props):
         path = props['device_path']
+        timeout = self.settings.export_timeout
+
+        def not_there(retry_state):
+            raise exceptions.BackendException(
+                _('The export %(path)s did not appear within %(t)ss') % {
+                    'path': path, 't': timeout})
         # The link appears once the simulator has acted on the export;
-        # wait for it rather than for a fixed time.
-        deadline = time.monotonic() + self.settings.export_timeout
-        delay = 0.01
-        while not os.path.exists(path):
-            if time.monotonic() >= deadline:
-                raise exceptions.BackendException(
-                    _('The export %(path)s did not appear within %(t)ss') % {
-                        'path': path, 't': self.settings.export_timeout})
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        # wait for it rather than for a fixed time: look again after
+        # 0.01 s, then after twice the previous pause, at most 0.5 s.
+        tenacity.Retrying(
+            retry=tenacity.retry_if_result(operator.not_),
+            wait=tenacity.wait_exponential(multiplier=0.01, max=0.5),
+            stop=tenacity.stop_after_delay(timeout),
+            retry_error_callback=not_there)(os.path.exists, path)
         return super().connect(props)
 
     def extend(self, props, device_path):

@@ -38,9 +38,6 @@ from oslo_utils import units
 STORE_NAME = 'datera'
 
 DEFAULT_CHUNK_SIZE = 8 * units.Mi
-PLACEMENT_MODES = ('single_flash', 'all_flash', 'hybrid')
-API_VERSIONS = ('auto', '2.2', '2.1')
-TRANSPORTS = ('iscsi', 'local')
 
 _DATERA_OPTS = [
     cfg.StrOpt('datera_san_ip',

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import stat
+import tempfile
 import threading
 import time
 
@@ -847,7 +848,7 @@ def test_unwritable_schema_cache_only_costs_a_warning(fake, tmp_path, caplog):
 
 def test_schema_folder_is_one_per_user_and_private(tmp_path, monkeypatch):
     # Reused by every process: killed processes leave nothing behind.
-    monkeypatch.setattr(edf.tempfile, 'gettempdir', lambda: str(tmp_path))
+    monkeypatch.setattr(tempfile, 'gettempdir', lambda: str(tmp_path))
     first = edf._private_dir()
     assert edf._private_dir() == first
     assert os.listdir(str(tmp_path)) == [os.path.basename(first)]
@@ -855,7 +856,7 @@ def test_schema_folder_is_one_per_user_and_private(tmp_path, monkeypatch):
 
 
 def test_schema_folder_of_someone_else_is_not_used(tmp_path, monkeypatch):
-    monkeypatch.setattr(edf.tempfile, 'gettempdir', lambda: str(tmp_path))
+    monkeypatch.setattr(tempfile, 'gettempdir', lambda: str(tmp_path))
     planted = tmp_path / ('datera-glance-schema-%d' % os.geteuid())
     planted.mkdir(mode=0o777)
     os.chmod(str(planted), 0o777)

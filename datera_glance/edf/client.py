@@ -10,83 +10,41 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The Datera EDF REST API, as the store needs it.
-
-This is the only module that talks to Datera's Python SDK (dfs_sdk). It
-keeps the SDK's process-wide side effects away (logging configuration,
-the shared schema cache in /tmp, unverified TLS, five-minute retry loops)
-and translates every SDK error to a glance_store exception here, at the
-boundary, so that the rest of the driver speaks one vocabulary.
+"""The REST calls the store makes: :class:`EdfClient`.
 
 An image is one app instance (AI) in the configured tenant, named
 ``OS-IMAGE-<image id>`` with the image id as its id. It is always addressed
 by that id, never looked up by name.
 """
 
-import atexit
-import contextlib
 import dataclasses
-import hashlib
+import functools
 import json
-import os
-import re
-import shutil
-import stat
-import tempfile
 import threading
 import time
 
 from glance_store import exceptions
 from oslo_log import log as logging
-import requests
-import requests.adapters
 
+from datera_glance.edf import connection
+from datera_glance.edf import errors
+from datera_glance.edf import retries
 from datera_glance.i18n import _
 from datera_glance import lifecycle
-from datera_glance import names
 from datera_glance.sdk_compat import dfs_sdk
 
 sdk_exc = dfs_sdk.exceptions
 sdk_connection = dfs_sdk.connection
 
-LOG = logging.getLogger(__name__)
+# One logger for the whole package, named as before it was split: the
+# README and operators' logging configurations name it.
+LOG = logging.getLogger(__package__)
 
-STORE_NAME = 'datera'
 AI_NAME_PREFIX = 'OS-IMAGE-'
 SI_NAME = 'storage-1'
 VOLUME_NAME = 'volume-1'
-HTTP_PORT = 7717
-ROOT_TENANT = '/root'
-DRIVER_HEADER = 'OpenStack-Glance-datera-glance'
+ROOT_TENANT = connection.ROOT_TENANT
 
-# The option names users set, so that configuration errors point at them.
-OPT_SAN_IP = 'datera_san_ip'
-OPT_SAN_PORT = 'datera_san_port'
-OPT_LOGIN = 'datera_san_login'
-OPT_PASSWORD = 'datera_san_password'
-OPT_LDAP = 'datera_ldap_server'
-OPT_CA_FILE = 'datera_ca_certificates_file'
-OPT_INSECURE = 'datera_api_insecure'
-OPT_API_VERSION = 'datera_api_version'
-OPT_TENANT = 'datera_tenant_id'
-
-_JSON = 'application/json; charset=utf-8'
-_RETRIABLE = (sdk_exc.Api503RetryError, sdk_exc.ApiConnectionError)
-# Releasing a volume is retried on any server error: a host that gives up
-# leaves its ACL entry and the export behind.
-_RELEASE_RETRIABLE = _RETRIABLE + (sdk_exc.ApiInternalError,
-                                   sdk_exc.ApiAuthError)
-# How the cluster words a refusal of a create or grow for lack of room
-# (422 "Insufficient capacity: ..."); other answers are not StorageFull.
-_CAPACITY_RE = re.compile(
-    r'\b(insufficient|not enough|out of)\s+(capacity|space)\b', re.I)
-# What an HTTPS handshake with a plain-HTTP port looks like (the wording
-# depends on the OpenSSL and Python builds: Debian's Python 3.11 reports
-# the HTTP server's close as SSLZeroReturnError).
-_PLAIN_HTTP_RE = re.compile(
-    r'WRONG_VERSION_NUMBER|wrong version number|UNEXPECTED_EOF|'
-    r'record layer failure|http request|'
-    r'TLS/SSL connection has been closed \(EOF\)', re.I)
 _API_VERSIONS = {'auto': ('v2.2', 'v2.1'), '2.2': ('v2.2',),
                  '2.1': ('v2.1',)}
 
@@ -139,208 +97,6 @@ def tenant_path(tenant):
     return '%s/%s' % (ROOT_TENANT, tenant)
 
 
-class TlsVerifyError(sdk_exc.ApiConnectionError):
-    """The server's certificate could not be verified.
-
-    Never retried: it is a configuration problem, not a transient one.
-    """
-
-
-_schema_dir_lock = threading.Lock()
-
-
-def _private_dir():
-    """The schema cache folder of this user's processes (mode 0700).
-
-    One folder per user, reused by every process and every restart (a
-    folder per process would pile up in the temp folder whenever a
-    process is killed). Files in it are written aside and renamed, so
-    processes sharing it never read half a file. A folder of that name
-    that is not a private folder of this user is not used.
-    """
-    path = os.path.join(tempfile.gettempdir(),
-                        'datera-glance-schema-%d' % os.geteuid())
-    with _schema_dir_lock:
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(path, 0o700)
-        st = os.lstat(path)
-    if (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and
-            not st.st_mode & 0o077):
-        return path
-    raise OSError(_('%s is not a private folder of this user') % path)
-
-
-class _Connection(sdk_connection.ApiConnection):
-    """The SDK's connection, fixed for use inside glance-api.
-
-    Reaches the configured port (the SDK only knows 7717/7718), keeps one
-    ``requests.Session`` per client for connection reuse with a real
-    timeout, verifies TLS, logs neither headers nor bodies (they carry the
-    auth token and the password), keeps failed-login errors free of the
-    password, and logs in without going through the SDK's retry and
-    re-login wrappers (a 401 while loading /api or /system deadlocks
-    those).
-    """
-
-    def setup(self, port, verify, request_timeout, schema_file):
-        self._port = port
-        self._request_timeout = request_timeout
-        self._schema_file = schema_file
-        self._deadline = threading.local()
-        self._sent_key = threading.local()
-        self._verify_tls = verify
-        self._session = requests.Session()
-        # glance-api serves requests on threads; let them share the pool.
-        adapter = requests.adapters.HTTPAdapter(pool_maxsize=16)
-        self._session.mount('https://', adapter)
-        self._session.mount('http://', adapter)
-
-    def close(self):
-        self._session.close()
-
-    def set_deadline(self, deadline):
-        """Bound the requests this thread makes until ``deadline``."""
-        self._deadline.value = deadline
-
-    def _time_left(self):
-        deadline = getattr(self._deadline, 'value', None)
-        if deadline is None:
-            return self._request_timeout
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise sdk_exc.ApiTimeoutError(
-                'operation deadline passed before the request was sent', '')
-        return min(self._request_timeout, remaining)
-
-    def _get_request_attrs(self, urlpath):
-        protocol = 'http' if self._port == HTTP_PORT else 'https'
-        host = names.uri_host(self._hostname)
-        url = '%s://%s:%s/v%s/%s' % (protocol, host, self._port,
-                                     self._version.strip('v'),
-                                     urlpath.strip('/'))
-        return protocol, self._port, None, self._version, host, url
-
-    def _http_connect_request(self, method, urlpath, headers=None,
-                              params=None, body=None, files=None,
-                              sensitive=False):
-        url = self._get_request_attrs(urlpath)[-1]
-        headers = dict(headers or {})
-        headers.update(self._extra_headers or {})
-        self._sent_key.value = headers.get('Auth-Token')
-        started = time.monotonic()
-        try:
-            resp = self._session.request(
-                method, url, headers=headers, params=params, data=body,
-                files=files, timeout=self._time_left(),
-                # Per request: a session-level False would lose against
-                # REQUESTS_CA_BUNDLE from the environment.
-                verify=self._verify_tls)
-        except requests.exceptions.SSLError as e:
-            raise TlsVerifyError(e, '')
-        except requests.Timeout as e:
-            raise sdk_exc.ApiTimeoutError(e, '')
-        except requests.RequestException as e:
-            raise sdk_exc.ApiConnectionError(e, '')
-        LOG.debug('Datera API %(method)s %(path)s: %(status)s in %(t).3fs',
-                  {'method': method, 'path': urlpath,
-                   'status': resp.status_code,
-                   't': time.monotonic() - started})
-        try:
-            data = resp.json()
-        except ValueError:
-            # Proxies and very old clusters answer errors in HTML.
-            data = {'message': resp.text[:200]} if resp.status_code >= 300 \
-                else {}
-        self._assert_response_successful(
-            method, urlpath, '<redacted>' if sensitive else body, data,
-            resp.status_code, resp.reason)
-        return data, resp.status_code, resp.reason, resp.headers
-
-    def _raw_get(self, urlpath):
-        headers = {'content-type': _JSON, 'tenant': ROOT_TENANT,
-                   'Auth-Token': self._key}
-        data = self._http_connect_request('GET', urlpath, headers=headers,
-                                          sensitive=True)[0]
-        if isinstance(data, dict) and 'data' in data:
-            return data['data']
-        return data
-
-    def _load_schema(self):
-        """Read /api once per cluster and API version, cached privately."""
-        cache = {}
-        try:
-            with open(self._schema_file, 'rb') as f:
-                cache = json.loads(f.read().decode('utf-8'))
-        except (OSError, ValueError):
-            cache = {}
-        if isinstance(cache, dict) and isinstance(
-                cache.get(self._version), dict):
-            return cache[self._version]
-        schema = self._raw_get('/api')
-        cache = cache if isinstance(cache, dict) else {}
-        cache[self._version] = schema
-        # Write aside and rename: a reader never sees half a file.
-        tmp = None
-        try:
-            fd, tmp = tempfile.mkstemp(
-                dir=os.path.dirname(self._schema_file))
-            with os.fdopen(fd, 'wb') as f:
-                f.write(json.dumps(cache).encode('utf-8'))
-            os.replace(tmp, self._schema_file)
-        except OSError as e:
-            LOG.warning('Could not cache the Datera API schema in %(f)s: '
-                        '%(e)s', {'f': self._schema_file, 'e': e})
-            if tmp:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-        return schema
-
-    def login(self, **params):
-        """Log in, then read the product version (and the schema once).
-
-        When the key this thread was refused with has already been
-        replaced by another thread's login, that new key is used instead
-        of logging in once more per thread.
-        """
-        body = {'name': self._username, 'password': self._password}
-        if self._ldap_server:
-            body['remote_server'] = self._ldap_server
-        refused = getattr(self._sent_key, 'value', None)
-        with self._lock:
-            if self._logged_in and refused and refused != self._key:
-                return
-            resp = self._http_connect_request(
-                'PUT', '/login', headers={'content-type': _JSON},
-                body=json.dumps(body), sensitive=True)[0]
-            key = resp.get('key') if isinstance(resp, dict) else None
-            if not key:
-                raise sdk_exc.ApiAuthError(
-                    'PUT /login: no key returned',
-                    {'message': 'no auth key returned'})
-            self._key = str(key)
-            if self.reader is None:
-                reader_cls = sdk_connection.get_reader(self._version)
-                self.reader = reader_cls(self._load_schema())
-            # Read again at every login: an upgraded cluster (which ends
-            # every session) may have moved the metadata endpoint.
-            self._product_version = self._raw_get('/system')['sw_version']
-            self._logged_in = True
-
-
-class ClusterUnreachable(exceptions.BackendException):
-    """The cluster did not answer: an outage, not a configuration error."""
-
-
-def _api_message(e):
-    """The server's message of an SDK error, else a short description."""
-    message = getattr(e, 'message', None)
-    if isinstance(message, str) and message:
-        return message
-    if e.args and not isinstance(e.args[0], str):
-        return str(e.args[0])
-    return str(e).split('\n')[0]
-
-
 class EdfClient:
     """A thread-safe client of one Datera cluster, one per Store.
 
@@ -353,29 +109,31 @@ class EdfClient:
         self.settings = settings
         self.tenant = tenant_path(settings.tenant)
         self._lock = threading.Lock()
-        self._api = None
         self._conn = None
         self._tenant_ready = False
         self._initiators = set()
-        # The deadline of the store operation this thread runs, if any.
-        self._operation = threading.local()
+        self._retrier = retries.Retrier(settings)
         # image id -> (creation marker, when) of creates this client gave
         # up on (their answer may still come): see reap_given_up().
         self._given_up = {}
         self._given_up_lock = threading.Lock()
         # Deleted images whose app instance could not be removed yet.
         self._deleted = set()
+        self._warn_if_unprotected()
+
+    def _warn_if_unprotected(self):
+        settings = self.settings
         if settings.insecure and not settings.ca_file:
             LOG.warning('TLS certificate verification of the Datera cluster '
                         'at %(ip)s is disabled (%(opt)s); anyone on the path '
                         'can read the credentials and the image traffic.',
-                        {'ip': settings.san_ip, 'opt': OPT_INSECURE})
-        elif settings.san_port == HTTP_PORT:
+                        {'ip': settings.san_ip, 'opt': errors.OPT_INSECURE})
+        elif settings.san_port == connection.HTTP_PORT:
             LOG.warning('The Datera cluster at %(ip)s is reached over plain '
                         'HTTP (%(opt)s = %(port)s): credentials travel '
                         'unencrypted.', {'ip': settings.san_ip,
-                                         'opt': OPT_SAN_PORT,
-                                         'port': HTTP_PORT})
+                                         'opt': errors.OPT_SAN_PORT,
+                                         'port': connection.HTTP_PORT})
 
     # -- connection ---------------------------------------------------------
 
@@ -388,151 +146,77 @@ class EdfClient:
     def product_version(self):
         return self._conn._product_version if self._conn else None
 
-    def _verify(self):
-        if self.settings.ca_file:
-            return self.settings.ca_file
-        return not self.settings.insecure
-
     def _schema_file(self):
-        folder = self.settings.schema_cache_dir
-        if folder:
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-        else:
-            try:
-                folder = _private_dir()
-            except OSError as e:
-                # Someone else's folder: never trust it; fall back to a
-                # folder of this process, removed when it exits.
-                LOG.warning('Caching the Datera API schema in a folder of '
-                            'this process: %s', e)
-                folder = tempfile.mkdtemp(prefix='datera-glance-schema-')
-                atexit.register(shutil.rmtree, folder, True)
-        cluster = '%s:%s' % (self.settings.san_ip, self.settings.san_port)
-        digest = hashlib.sha256(cluster.encode('utf-8')).hexdigest()[:16]
-        return os.path.join(folder, 'schema-%s.json' % digest)
+        return connection.schema_file(self.settings)
 
     def _new_api(self, version):
-        s = self.settings
-        api = dfs_sdk.get_api(
-            s.san_ip, s.login, s.password, version,
-            tenant=self.tenant, disable_log=True, immediate_login=False,
-            secure=s.san_port != HTTP_PORT, verify=self._verify(),
-            ldap_server=s.ldap_server or None, timeout=s.request_timeout,
-            retry_503_type=None, retry_connection_type=None,
-            schema_loc=self._schema_file(),
-            extra_headers={'Datera-Driver': DRIVER_HEADER})
-        conn = _Connection.from_context(api.context)
-        conn.setup(s.san_port, self._verify(), s.request_timeout,
-                   api.context.schema_loc)
-        api.context.connection = conn
-        return api, conn
+        return connection.new_api(self.settings, self.tenant, version,
+                                  self._schema_file())
 
     def _connect(self):
         """Log in, negotiating the API version; return the connection."""
         with self._lock:
-            if self._conn is not None:
-                return self._conn
-            versions = _API_VERSIONS.get(
-                str(self.settings.api_version).lower().lstrip('v'))
-            if versions is None:
-                raise self._config_error(
-                    OPT_API_VERSION,
-                    _('unsupported API version %s') %
-                    self.settings.api_version)
-            last = None
-            for version in versions:
-                api, conn = self._new_api(version)
-                try:
-                    self._retrying(conn, conn.login)
-                except sdk_exc.ApiValidationFailedError as e:
-                    # The version is served: it refused the login body.
-                    conn.close()
-                    raise self._config_error(
-                        '%s, %s' % (OPT_LOGIN, OPT_LDAP), _(
-                            'the Datera cluster at %(ip)s refused the login '
-                            'request of user %(user)s: %(e)s') % {
-                            'ip': self.settings.san_ip,
-                            'user': self.settings.login,
-                            'e': _api_message(e)})
-                except (sdk_exc.ApiNotFoundError,
-                        sdk_exc.ApiInvalidRequestError,
-                        sdk_exc.ApiUnavailableError) as e:
-                    # The cluster does not serve this version: try the
-                    # next one.
-                    LOG.info('Datera cluster %(ip)s does not answer API '
-                             '%(v)s: %(e)s', {'ip': self.settings.san_ip,
-                                              'v': version,
-                                              'e': _api_message(e)})
-                    conn.close()
-                    last = e
-                    continue
-                except sdk_exc.ApiError as e:
-                    conn.close()
-                    raise self._login_error(e)
-                except BaseException:
-                    conn.close()
-                    raise
+            if self._conn is None:
+                self._conn = self._negotiate()
+            return self._conn
+
+    def _negotiate(self):
+        """Log in with the first API version the cluster serves."""
+        wanted = self.settings.api_version
+        versions = _API_VERSIONS.get(str(wanted).lower().lstrip('v'))
+        if versions is None:
+            raise errors.config_error(
+                errors.OPT_API_VERSION,
+                _('unsupported API version %s') % wanted)
+        last = None
+        for version in versions:
+            # The SDK's API object only serves to build the connection.
+            conn = self._new_api(version)[1]
+            last = self._login(conn, version)
+            if last is None:
                 LOG.info('Connected to Datera cluster %(ip)s:%(port)s, API '
                          '%(v)s, product %(p)s, tenant %(t)s',
                          {'ip': self.settings.san_ip,
                           'port': self.settings.san_port, 'v': version,
                           'p': conn._product_version, 't': self.tenant})
-                self._api, self._conn = api, conn
                 return conn
-            raise self._config_error(
-                OPT_API_VERSION,
-                _('the cluster at %(ip)s serves none of the API versions '
-                  '%(v)s: %(e)s') % {'ip': self.settings.san_ip,
-                                     'v': ', '.join(versions),
-                                     'e': _api_message(last)})
+        raise errors.config_error(
+            errors.OPT_API_VERSION,
+            _('the cluster at %(ip)s serves none of the API versions '
+              '%(v)s: %(e)s') % {'ip': self.settings.san_ip,
+                                 'v': ', '.join(versions),
+                                 'e': errors.api_message(last)})
 
-    def _config_error(self, option, reason):
-        return exceptions.BadStoreConfiguration(
-            store_name=STORE_NAME,
-            reason=_('%(reason)s (check %(option)s)') % {'reason': reason,
-                                                         'option': option})
+    def _login(self, conn, version):
+        """Log in on ``conn``; the error if it does not serve ``version``.
 
-    def _login_error(self, e):
-        s = self.settings
-        where = '%s:%s' % (s.san_ip, s.san_port)
-        if isinstance(e, TlsVerifyError) and _PLAIN_HTTP_RE.search(str(e)):
-            return self._config_error(OPT_SAN_PORT, _(
-                'the Datera cluster at %(where)s does not speak HTTPS on '
-                'this port (%(e)s); datera_san_port = %(http)d means plain '
-                'HTTP, any other port HTTPS') % {
-                    'where': where, 'e': _api_message(e), 'http': HTTP_PORT})
-        if isinstance(e, TlsVerifyError):
-            option = OPT_CA_FILE if s.ca_file else '%s or %s' % (
-                OPT_CA_FILE, OPT_INSECURE)
-            return self._config_error(option, _(
-                'the TLS certificate of the Datera cluster at %(where)s '
-                'could not be verified: %(e)s') % {'where': where,
-                                                   'e': _api_message(e)})
-        if isinstance(e, sdk_exc.ApiAuthError):
-            option = '%s, %s' % (OPT_LOGIN, OPT_PASSWORD)
-            if s.ldap_server:
-                option += ', ' + OPT_LDAP
-            return self._config_error(option, _(
-                'the Datera cluster at %(where)s refused the login of user '
-                '%(user)s') % {'where': where, 'user': s.login})
-        if isinstance(e, (sdk_exc.ApiConnectionError,
-                          sdk_exc.Api503RetryError,
-                          sdk_exc.ApiInternalError)):
-            return self._unreachable(e)
-        if isinstance(e, exceptions.GlanceStoreException):
+        Any other failure is raised, translated; ``conn`` is closed
+        unless the login succeeded.
+        """
+        try:
+            self._retrier.call(conn, conn.login)
+        except sdk_exc.ApiValidationFailedError as e:
+            # The version is served: it refused the login body.
+            conn.close()
+            raise errors.login_refused(self.settings, e)
+        except (sdk_exc.ApiNotFoundError,
+                sdk_exc.ApiInvalidRequestError,
+                sdk_exc.ApiUnavailableError) as e:
+            # The cluster does not serve this version: the caller tries
+            # the next one.
+            LOG.info('Datera cluster %(ip)s does not answer API '
+                     '%(v)s: %(e)s', {'ip': self.settings.san_ip,
+                                      'v': version,
+                                      'e': errors.api_message(e)})
+            conn.close()
             return e
-        return self._config_error(
-            '%s, %s' % (OPT_SAN_IP, OPT_SAN_PORT),
-            _('logging in to the Datera cluster at %(where)s failed: '
-              '%(e)s') % {'where': where, 'e': _api_message(e)})
-
-    def _unreachable(self, e):
-        s = self.settings
-        return ClusterUnreachable(_(
-            'The Datera cluster at %(where)s did not answer (%(e)s); check '
-            'that it runs and that %(ip)s and %(port)s name it') % {
-                'where': '%s:%s' % (s.san_ip, s.san_port),
-                'e': _api_message(e), 'ip': OPT_SAN_IP, 'port': OPT_SAN_PORT})
+        except sdk_exc.ApiError as e:
+            conn.close()
+            raise errors.login_error(self.settings, e)
+        except BaseException:
+            conn.close()
+            raise
+        return None
 
     def check_connection(self, timeout=None):
         """Log in now and make sure the tenant exists.
@@ -555,7 +239,6 @@ class EdfClient:
 
     # -- calling ------------------------------------------------------------
 
-    @contextlib.contextmanager
     def operation(self, timeout=None, retries=True):
         """Bound every REST call this thread makes inside the block.
 
@@ -564,54 +247,11 @@ class EdfClient:
         start of the block, or of an enclosing block when that ends
         sooner. ``retries=False`` tries each call once.
         """
-        state = self._operation
-        saved = (getattr(state, 'deadline', None),
-                 getattr(state, 'retries', True))
-        if timeout is None:
-            timeout = self.settings.operation_timeout
-        deadline = time.monotonic() + timeout
-        if saved[0] is not None:
-            deadline = min(deadline, saved[0])
-        state.deadline, state.retries = deadline, retries and saved[1]
-        try:
-            yield
-        finally:
-            state.deadline, state.retries = saved
+        return self._retrier.operation(timeout, retries)
 
-    def _retrying(self, conn, fn, *args, retriable=_RETRIABLE, **kwargs):
-        """Call ``fn`` with bounded retries of transient failures."""
-        s = self.settings
-        deadline = time.monotonic() + s.operation_timeout
-        outer = getattr(self._operation, 'deadline', None)
-        if outer is not None:
-            deadline = min(deadline, outer)
-        retries = (s.retry_attempts
-                   if getattr(self._operation, 'retries', True) else 0)
-        conn.set_deadline(deadline)
-        attempt = 0
-        try:
-            while True:
-                attempt += 1
-                try:
-                    return fn(*args, **kwargs)
-                except TlsVerifyError:
-                    raise
-                except retriable as e:
-                    # Back off: retry_interval, then twice that, ...
-                    wait = max(0.0, s.retry_interval) * 2 ** (attempt - 1)
-                    if (attempt > retries or
-                            time.monotonic() + wait >= deadline):
-                        raise
-                    LOG.warning('Datera API call failed (%(e)s); retry '
-                                '%(n)d of %(max)d in %(wait).1fs',
-                                {'e': _api_message(e), 'n': attempt,
-                                 'max': retries, 'wait': wait})
-                    time.sleep(wait)
-        finally:
-            conn.set_deadline(None)
-
-    def _call(self, what, image_id, fn, *args, retriable=_RETRIABLE,
-              capacity=False, image=True, **kwargs):
+    def _call(self, what, image_id, fn, *args,
+              retriable=retries.RETRIABLE, capacity=False, image=True,
+              **kwargs):
         """Run one API operation; translate its errors for ``image_id``.
 
         :param retriable: the SDK errors worth retrying
@@ -623,8 +263,8 @@ class EdfClient:
         """
         conn = self._connect()
         try:
-            return self._retrying(conn, fn, *args, retriable=retriable,
-                                  **kwargs)
+            return self._retrier.call(conn, fn, *args, retriable=retriable,
+                                      **kwargs)
         except (exceptions.GlanceStoreException,
                 exceptions.BackendException):
             raise
@@ -642,7 +282,7 @@ class EdfClient:
         cluster refusing the operation on an image that does exist.
         """
         try:
-            self._retrying(conn, self._get_ai, conn, image_id)
+            self._retrier.call(conn, self._get_ai, conn, image_id)
         except sdk_exc.ApiNotFoundError:
             return self._image_not_found(image_id)
         except Exception as e:
@@ -650,41 +290,20 @@ class EdfClient:
         return self._translate(what, image_id, error)
 
     def _image_not_found(self, image_id):
-        return exceptions.NotFound(_(
-            'Image %(image)s not found: no Datera app instance %(image)s in '
-            'tenant %(tenant)s') % {'image': image_id, 'tenant': self.tenant})
+        return errors.image_not_found(image_id, self.tenant)
 
     def _translate(self, what, image_id, e, capacity=False):
-        message = _api_message(e)
-        if (capacity and isinstance(e, sdk_exc.ApiValidationFailedError) and
-                _CAPACITY_RE.search(message)):
-            return exceptions.StorageFull(message=_(
-                'The Datera cluster has no room to %(what)s for image '
-                '%(image)s: %(e)s') % {'what': what, 'image': image_id,
-                                       'e': message})
-        if isinstance(e, TlsVerifyError):
-            reason = _('TLS verification of the Datera cluster failed; '
-                       'check %s') % OPT_CA_FILE
-        elif isinstance(e, sdk_exc.ApiAuthError):
-            return exceptions.BackendException(_(
-                'Logging in to the Datera cluster at %(ip)s:%(port)s failed '
-                '(check %(l)s and %(p)s), so could not %(what)s for image '
-                '%(image)s: %(e)s') % {
-                    'ip': self.settings.san_ip, 'port': self.settings.san_port,
-                    'l': OPT_LOGIN, 'p': OPT_PASSWORD, 'what': what,
-                    'image': image_id, 'e': message})
-        elif isinstance(e, sdk_exc.ApiConnectionError):
-            reason = _('the Datera cluster at %(ip)s:%(port)s did not '
-                       'answer in time') % {'ip': self.settings.san_ip,
-                                            'port': self.settings.san_port}
-        elif isinstance(e, sdk_exc.Api503RetryError):
-            reason = _('the Datera cluster stayed busy')
-        else:
-            reason = _('the Datera API refused it')
-        return exceptions.BackendException(
-            _('Could not %(what)s for image %(image)s: %(reason)s '
-              '(%(e)s)') % {'what': what, 'image': image_id,
-                            'reason': reason, 'e': message})
+        return errors.translate(self.settings, what, image_id, e, capacity)
+
+    def _poll(self, image_id, what, condition, timeout):
+        """Call ``condition`` until true, backing off, within ``timeout``.
+
+        The wait also ends with the enclosing :meth:`operation`.
+        """
+        self._retrier.poll(
+            functools.partial(self._call, what, image_id, condition),
+            timeout,
+            functools.partial(errors.not_finished, what, image_id, timeout))
 
     def _params(self, tenant=None):
         return {'tenant': tenant or self.tenant}
@@ -708,13 +327,11 @@ class EdfClient:
                 except sdk_exc.ApiConflictError:
                     pass    # created meanwhile, by us or another host
         try:
-            self._retrying(conn, ensure)
+            self._retrier.call(conn, ensure)
         except (sdk_exc.ApiConnectionError, sdk_exc.Api503RetryError) as e:
-            raise self._unreachable(e)
+            raise errors.unreachable(self.settings, e)
         except Exception as e:
-            raise self._config_error(OPT_TENANT, _(
-                'could not create the Datera tenant %(t)s: %(e)s') % {
-                    't': self.tenant, 'e': _api_message(e)})
+            raise errors.tenant_error(self.tenant, e)
         self._tenant_ready = True
 
     def _ai_path(self, image_id):
@@ -1146,31 +763,13 @@ class EdfClient:
         conn = self._connect()
         initiator = '/initiators/%s' % iqn
 
-        def add_to_acl(si):
-            path = (si.get('path') or self._si_path(image_id)) + (
-                '/acl_policy/initiators')
-            body = {'op': 'add', 'path': initiator, 'tenant': self.tenant}
-            try:
-                conn.update_endpoint(path, dict(body))
-            except sdk_exc.ApiConflictError:
-                pass    # an earlier try added it
-            except (sdk_exc.ApiValidationFailedError,
-                    sdk_exc.ApiNotFoundError):
-                if name is None:
-                    raise
-                LOG.warning('The Datera cluster does not know initiator '
-                            '%s any more; registering it again', iqn)
-                self.forget_initiator(iqn)
-                self._register_initiator(conn, iqn, name)
-                conn.update_endpoint(path, dict(body))
-
         def export():
             ai = self._get_ai(conn, image_id)
             si = ai['storage_instances'][0]
             acl = si.get('acl_policy') or {}
             if not any(i.get('path') == initiator
                        for i in acl.get('initiators') or []):
-                add_to_acl(si)
+                self._add_to_acl(conn, image_id, si, iqn, name)
             access = self._access(si)
             if ai.get('admin_state') != 'online' or access is None:
                 ai = conn.update_entity(
@@ -1182,6 +781,30 @@ class EdfClient:
         if access is None:
             access = self._wait_access(conn, image_id)
         return access
+
+    def _add_to_acl(self, conn, image_id, si, iqn, name):
+        """Add initiator ``iqn`` to the ACL of storage instance ``si``.
+
+        With ``name``, an initiator the cluster no longer knows is
+        registered again under that name and added then.
+        """
+        path = (si.get('path') or self._si_path(image_id)) + (
+            '/acl_policy/initiators')
+        body = {'op': 'add', 'path': '/initiators/%s' % iqn,
+                'tenant': self.tenant}
+        try:
+            conn.update_endpoint(path, dict(body))
+        except sdk_exc.ApiConflictError:
+            pass    # an earlier try added it
+        except (sdk_exc.ApiValidationFailedError,
+                sdk_exc.ApiNotFoundError):
+            if name is None:
+                raise
+            LOG.warning('The Datera cluster does not know initiator '
+                        '%s any more; registering it again', iqn)
+            self.forget_initiator(iqn)
+            self._register_initiator(conn, iqn, name)
+            conn.update_endpoint(path, dict(body))
 
     def _wait_access(self, conn, image_id):
         found = []
@@ -1262,7 +885,7 @@ class EdfClient:
                                     'tenant': self.tenant})
         try:
             self._call(_('unexport the volume'), image_id, unexport,
-                       retriable=_RELEASE_RETRIABLE)
+                       retriable=retries.RELEASE_RETRIABLE)
         except exceptions.NotFound:
             LOG.debug('App instance %s is gone; nothing to unexport',
                       image_id)
@@ -1278,25 +901,3 @@ class EdfClient:
                   (i.get('path') if isinstance(i, dict) else i)
                   not in (initiator, initiator.rsplit('/', 1)[-1])]
         return bool(others or acl.get('initiator_groups') or active)
-
-    def _poll(self, image_id, what, condition, timeout):
-        """Call ``condition`` until true, backing off, within ``timeout``.
-
-        The wait also ends with the enclosing :meth:`operation`.
-        """
-        deadline = time.monotonic() + timeout
-        outer = getattr(self._operation, 'deadline', None)
-        if outer is not None:
-            deadline = min(deadline, outer)
-        delay = 0.05
-        while True:
-            if self._call(what, image_id, condition):
-                return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise exceptions.BackendException(
-                    _('Could not %(what)s for image %(image)s: the Datera '
-                      'cluster did not finish within %(t)ss') % {
-                        'what': what, 'image': image_id, 't': timeout})
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 2, 1.0)
