@@ -64,6 +64,7 @@ import urllib.error
 import urllib.request
 
 from datera_glance_dev import gunicorn_conf
+from datera_glance_dev import polling
 
 #: The checkout that holds this harness (never installed on a host).
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -483,18 +484,23 @@ class GlanceApi:
         # glance-api builds its stores while the worker boots; the health
         # check answers only once that is done.
         url = self.url + '/healthcheck'
-        last = None
-        while time.monotonic() < deadline:
+        last = []
+
+        def healthy():
             self._check_alive()
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
+                    return response.status == 200
             except (urllib.error.URLError, OSError) as e:
-                last = e
-            time.sleep(0.1)
-        raise GlanceApiError('glance-api did not answer on %s (%s):\n%s'
-                             % (url, last, self.log_tail()))
+                last[:] = [e]
+                return False
+        try:
+            polling.wait_for(healthy, interval=0.1, message='health check',
+                             timeout=max(0.0, deadline - time.monotonic()))
+        except AssertionError:
+            raise GlanceApiError('glance-api did not answer on %s (%s):\n%s'
+                                 % (url, last[0] if last else None,
+                                    self.log_tail()))
 
     def _check_alive(self):
         if self.process is None or self.process.poll() is not None:
@@ -568,18 +574,20 @@ class GlanceApi:
         time runs out.
         """
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def logged():
             match = regex.search(self.read_log(offset))
-            if match:
-                return match
-            if self.process is not None and self.process.poll() is not None:
+            if not match and self.process is not None and (
+                    self.process.poll() is not None):
                 self._check_alive()
-            if time.monotonic() > deadline:
-                raise GlanceApiError('no log line matching %r within %ss:\n%s'
-                                     % (regex.pattern, timeout,
-                                        self.log_tail()))
-            time.sleep(0.1)
+            return match
+        try:
+            return polling.wait_for(logged, timeout=timeout, interval=0.1,
+                                    message='log line %r' % regex.pattern)
+        except AssertionError:
+            raise GlanceApiError('no log line matching %r within %ss:\n%s'
+                                 % (regex.pattern, timeout,
+                                    self.log_tail()))
 
     # clients ------------------------------------------------------------
 

@@ -20,24 +20,14 @@ once instead of lingering as an orphan holding ports and volumes.
 
 import os
 import signal
-import sys
-import threading
+
+from datera_edf_sim import parent
 
 WATCH_VARIABLE = 'DATERA_GLANCE_STOP_WITH_PARENT'
-
-
-def _stop_when_stdin_closes():
-    try:
-        while os.read(sys.stdin.fileno(), 4096):
-            pass
-    except OSError:
-        pass
-    # gunicorn's quick shutdown.
-    os.kill(os.getpid(), signal.SIGQUIT)
 
 
 def when_ready(server):
     """gunicorn hook: runs in the master once it listens."""
     if os.environ.get(WATCH_VARIABLE):
-        threading.Thread(target=_stop_when_stdin_closes, daemon=True,
-                         name='stop-with-parent').start()
+        # gunicorn's quick shutdown.
+        parent.stop_when_stdin_closes(signal.SIGQUIT)

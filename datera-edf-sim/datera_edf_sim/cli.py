@@ -32,13 +32,13 @@ import pwd
 import re
 import signal
 import sys
-import threading
 
 import prettytable
 
 from datera_edf_sim import dataplane
 from datera_edf_sim import defaults
 from datera_edf_sim import models
+from datera_edf_sim import parent
 from datera_edf_sim import server
 
 LOG = logging.getLogger(__name__)
@@ -175,8 +175,7 @@ def serve(args):
         LOG.exception('simulator failed to start: %s', e)
         return 1
     if args.watch_stdin:
-        threading.Thread(target=_stop_at_stdin_eof, name='stdin-watch',
-                         daemon=True).start()
+        parent.stop_when_stdin_closes(signal.SIGTERM)
     try:
         sys.stdout.write(json.dumps(sim.ready_info(), sort_keys=True) + '\n')
         sys.stdout.flush()
@@ -304,19 +303,6 @@ def stop_signal(received):
                         '(si_signo %r)', received.si_signo)
         return None
     return signal.Signals(received.si_signo).name
-
-
-def _stop_at_stdin_eof():
-    # A test runner killed outright cannot stop its simulator; the pipe it
-    # held open closes with it, and the simulator stops itself (freeing its
-    # loop devices) instead of living on as an orphan.
-    try:
-        while os.read(sys.stdin.fileno(), 4096):
-            pass
-    except OSError:
-        pass
-    LOG.info('stdin closed')
-    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def status(args):

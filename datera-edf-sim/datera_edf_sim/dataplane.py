@@ -317,22 +317,6 @@ class DataPlane(object):
             export = self._exports.get(si_uuid)
             return set(export.initiators) if export else set()
 
-    def exports(self):
-        """Everything exported, for status displays.
-
-        :returns: ``{si_uuid: {"target_iqn", "ips", "volume_uuid",
-            "initiators", "device"}}``
-        """
-        with self._lock:
-            return {
-                si: {'target_iqn': e.target_iqn,
-                     'ips': list(e.ips),
-                     'volume_uuid': e.volume_uuid,
-                     'initiators': sorted(e.initiators),
-                     'device': self._loops.get(
-                         e.volume_uuid, self.volume_path(e.volume_uuid))}
-                for si, e in self._exports.items()}
-
     def loop_device(self, volume_uuid):
         """The loop device attached to a volume, or None."""
         with self._lock:

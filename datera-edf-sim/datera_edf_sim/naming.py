@@ -23,9 +23,14 @@ from oslo_utils import netutils
 ISCSI_PORT = 3260
 
 
+def uri_host(host):
+    """A host as a URL writes it: IPv6 literals in brackets."""
+    return netutils.escape_ipv6(host.strip('[]'))
+
+
 def portal(ip, port=ISCSI_PORT):
     """``10.0.0.5:3260``, ``[fd00::1]:3260``: as os-brick and iscsiadm."""
-    return '%s:%d' % (netutils.escape_ipv6(ip.strip('[]')), port)
+    return '%s:%d' % (uri_host(ip), port)
 
 
 def export_link_name(ip, target_iqn, lun=0, port=ISCSI_PORT):

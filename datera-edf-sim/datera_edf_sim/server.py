@@ -33,6 +33,7 @@ from datera_edf_sim import dataplane as dataplane_mod
 from datera_edf_sim import defaults
 from datera_edf_sim import faults
 from datera_edf_sim import iscsi_target as iscsi_target_mod
+from datera_edf_sim import naming
 
 LOG = logging.getLogger(__name__)
 
@@ -303,8 +304,7 @@ class Simulator(object):
         LOG.info('stopped')
 
 
-def _url_host(host):
-    return '[%s]' % host if ':' in host else host
+_url_host = naming.uri_host
 
 
 def _make_model(data_dir, dataplane, api_options):

@@ -36,5 +36,6 @@ def test_export_link_name_follows_by_path_naming(ip, name):
 def test_portals_bracket_ipv6(ip, portal):
     assert names.portal(ip) == portal
     assert naming.portal(ip) == portal
+    assert names.uri_host(ip) == naming.uri_host(ip) == portal[:-5]
     assert attach.portal(ip) == portal
     assert iscsi_target.portal_name(ip) == portal
