@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 DEB_TOOLS := losetup:util-linux blockdev:util-linux git:git sudo:sudo \
 	useradd:passwd tgtd:tgt iscsi-ls:libiscsi-bin lsscsi:lsscsi
 
-.PHONY: all deps venv test unit functional e2e iscsi reliability pep8 demo bench genconfig docs clean
+.PHONY: all deps venv test unit functional e2e iscsi reliability pep8 demo bench genconfig docs upstream upstream-check clean
 
 all: test
 
@@ -51,6 +51,7 @@ test: $(STAMP)
 	$(BIN)/flake8 $(LINT_PATHS)
 	$(BIN)/pytest tests --ignore=tests/iscsi $(PYTEST_ARGS)
 	$(MAKE) iscsi
+	$(MAKE) upstream-check
 
 # The iSCSI tier (tests/iscsi): os-brick's real ISCSIConnector on a fake
 # kernel against a real userspace target. It mounts over /sys and /dev, so
@@ -94,6 +95,20 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# The upstream series (tools/upstream): build/upstream/glance_store/*.patch,
+# the Datera store in-tree in the glance_store release constraints.txt pins,
+# generated from datera_glance on every run, and build/upstream/glance/*.patch,
+# the stores-detail fix for the pinned glance. The sdists are downloaded once
+# into build/upstream/cache.
+upstream: $(STAMP)
+	$(BIN)/python -m tools.upstream generate
+
+# Regenerates the series, applies it with git am to fresh unpacks of the
+# pinned sdists and runs glance_store's and glance's own stestr, flake8 and
+# doc8 on what it adds and touches (about 10 s once the sdists are cached).
+upstream-check: upstream
+	$(BIN)/python -m tools.upstream check
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info
