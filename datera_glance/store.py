@@ -80,9 +80,6 @@ _STATE_WORDS = {
 options.allow_default_store()
 
 
-_uri_host = names.uri_host
-
-
 class StoreLocation(location.StoreLocation):
     """A Datera image location.
 
@@ -94,7 +91,7 @@ class StoreLocation(location.StoreLocation):
 
     def process_specs(self):
         self.scheme = SCHEME
-        self.host = _uri_host(self.specs['host'])
+        self.host = names.uri_host(self.specs['host'])
         self.port = int(self.specs['port'])
         self.image_id = self.specs['image_id']
         self.name_prefix = self.specs.get('name_prefix', NAME_PREFIX)
@@ -228,7 +225,7 @@ class Store(driver.Store):
             # range only when the option is read.
             raise self._bad_config(str(e))
         self._url_prefix = '%s%s:%d%s' % (
-            URI_PREFIX, _uri_host(self.san_host), self.san_port,
+            URI_PREFIX, names.uri_host(self.san_host), self.san_port,
             APP_INSTANCES)
         try:
             self.client = edf.EdfClient(edf_settings)

@@ -90,8 +90,8 @@ class ZeroDetector(object):
     def __call__(self, buf):
         n = len(buf)
         if n != len(self._zeros):
-            # Buffers come in one size except the last; an iterator
-            # source may vary, so keep the last size seen.
+            # Buffers come in one size except the last (_source_chunks
+            # sees to it): keep the last size seen.
             self._zeros = bytes(n)
         return buf == self._zeros
 
@@ -269,13 +269,18 @@ class ChunkDigests(object):
         return digests
 
 
+def _fileno(f):
+    """``f``'s file descriptor, or -1 when it has none (BytesIO, fakes)."""
+    try:
+        return f.fileno()
+    except (AttributeError, OSError, ValueError):
+        return -1
+
+
 def _enable_direct_io(dest):
     """Turn on O_DIRECT for ``dest``'s descriptor; its fd, or None."""
     flag = getattr(os, 'O_DIRECT', 0)
-    try:
-        fd = dest.fileno()
-    except (AttributeError, OSError, ValueError):
-        return None
+    fd = _fileno(dest)
     if not flag or fd < 0:
         return None
     try:
@@ -386,10 +391,6 @@ def _source_chunks(source, chunk_size):
                 yield buf
         else:
             yield from _rechunk(source, chunk_size)
-    except SourceError:
-        raise
-    except GeneratorExit:
-        raise
     except Exception as e:
         raise SourceError(e) from e
 
@@ -723,10 +724,7 @@ def _read_ahead_advisor(src, end, window):
 
     Does nothing for sources without a file descriptor.
     """
-    try:
-        fd = src.fileno()
-    except (AttributeError, OSError, ValueError):
-        fd = -1
+    fd = _fileno(src)
     if fd < 0 or not hasattr(os, 'posix_fadvise'):
         return lambda position: None
 

@@ -22,6 +22,7 @@ from tests.functional.simulator import api_helpers
 from tests.functional.simulator import helpers
 from tests.functional.simulator.helpers import GiB
 from tests.functional.simulator.helpers import HOST1
+from tests import offsets as offsets_mod
 from tests import sdk_helpers
 
 MiB = 1024 * 1024
@@ -44,19 +45,11 @@ def volume(api, ai_id, tenant=ROOT):
 
 
 def write(sim, ai_id, data, offsets=OFFSETS):
-    with open(sim.volume_file(ai_id), 'r+b') as f:
-        for offset in offsets:
-            f.seek(offset)
-            f.write(data)
+    offsets_mod.write_at(sim.volume_file(ai_id), data, offsets)
 
 
 def read(path, offsets=OFFSETS, length=len(PATTERN)):
-    with open(path, 'rb') as f:
-        chunks = []
-        for offset in offsets:
-            f.seek(offset)
-            chunks.append(f.read(length))
-        return chunks
+    return offsets_mod.read_at(path, offsets, length)
 
 
 def clone(api, tenant=ROOT, **source):

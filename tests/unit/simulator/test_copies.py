@@ -12,6 +12,7 @@ import pytest
 from datera_edf_sim import dataplane
 from datera_edf_sim import models
 from tests.functional.simulator import api_helpers as h
+from tests import offsets as offsets_mod
 
 GiB = 1024 ** 3
 MiB = 1024 * 1024
@@ -41,19 +42,11 @@ def model(tmp_path, plane, clock):
 
 
 def write(path, data=DATA, offsets=OFFSETS):
-    with open(path, 'r+b') as f:
-        for offset in offsets:
-            f.seek(offset)
-            f.write(data)
+    offsets_mod.write_at(path, data, offsets)
 
 
 def read(path, offsets=OFFSETS, length=len(DATA)):
-    with open(path, 'rb') as f:
-        result = []
-        for offset in offsets:
-            f.seek(offset)
-            result.append(f.read(length))
-        return result
+    return offsets_mod.read_at(path, offsets, length)
 
 
 def files(plane):
