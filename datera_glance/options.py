@@ -168,13 +168,16 @@ Related options:
                help="""
 Size, in bytes, of the buffers used to read and write image data.
 
-Each upload and each download holds about one buffer of this size
-in memory. The original driver defaulted to 1 GiB, which made
-every concurrent transfer hold gigabytes of memory; the default is
-now 8 MiB (8388608), which keeps memory bounded and already moves
-data faster than the checksums can be computed. Raise it only
-after measuring. A multiple of 4096 keeps writes aligned to the
-device's blocks.
+Each upload holds up to five buffers of this size in memory and
+each download up to six. The original driver defaulted to 1 GiB,
+which made every concurrent transfer hold gigabytes of memory; the
+default is now 8 MiB (8388608), on the plateau of ``make bench``'s
+chunk-size sweep. Raise it only after measuring.
+
+It is also the unit of the digests an upload records (one per
+buffer; images of more than 4096 buffers keep only their md5), which
+downloads check in parallel. A multiple of 4096 lets uploads write
+around the page cache (O_DIRECT); other sizes write through it.
 
 Possible values:
     * A positive integer, in bytes, up to 1073741824 (1 GiB)
